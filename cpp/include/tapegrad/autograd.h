@@ -1,0 +1,142 @@
+// Reverse mode: the tape entry (Node), what it saves (SavedTensor), gradient accumulation,
+// grad mode, and the backward engine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tapegrad/tensor.h"
+
+namespace tg {
+
+// One recorded op: the tape entry. A result owns the node that made it, and a node owns
+// the nodes of its inputs (`next`), so a graph lives exactly as long as some result of it.
+// Sequence numbers grow with recording order, so every node's inputs have smaller ones:
+// running nodes by decreasing sequence number is a topological order.
+class Node {
+ public:
+  Node();
+  // A leaf's AccumulateGrad is made when the leaf is first used, after its consumer, and
+  // takes sequence number 0 so that it still runs after every op.
+  explicit Node(uint64_t sequence_nr) : sequence_nr_(sequence_nr) {}
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  virtual ~Node();  // releases `next` without recursing down a long graph
+
+  virtual const char* name() const = 0;
+  // Adds the gradients of the op's inputs, given the gradient of its output, into the
+  // inputs' nodes through accumulate_grad.
+  virtual void apply(Tensor grad_output) = 0;
+  // Drops what the op saved for backward (after a backward without retain_graph).
+  virtual void release_saved() {}
+  // The leaf this node accumulates into, for AccumulateGrad; null for an op's node.
+  virtual TensorImpl* leaf() const { return nullptr; }
+
+  uint64_t sequence_nr() const { return sequence_nr_; }
+
+  // The node of each differentiable input, in argument order; null where the input needs
+  // no gradient.
+  std::vector<std::shared_ptr<Node>> next;
+  // Shape and dtype of the op's output: what a gradient flowing into this node must have.
+  Shape shape;
+  DType dtype = DType::Float32;
+  // The gradient of the output, summed over all its uses during one backward pass.
+  Tensor grad;
+  // Non-leaf tensors whose .grad this node fills in (retain_grad).
+  std::weak_ptr<TensorImpl> retained;
+
+ private:
+  friend class Engine;
+  uint64_t sequence_nr_;
+  uint64_t visited_pass_ = 0;
+};
+
+// The node at the end of every path to a leaf: adds into the leaf's .grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  const char* name() const override { return "AccumulateGrad"; }
+  void apply(Tensor grad_output) override;
+  TensorImpl* leaf() const override { return leaf_.get(); }
+
+ private:
+  std::shared_ptr<TensorImpl> leaf_;
+};
+
+// A tensor an op keeps for its backward rule, with the version its buffer had then.
+// Unpacking checks that nothing wrote into it since and that it was not released.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  // An op's output is saved without its grad_fn: keeping it would make a cycle.
+  SavedTensor(const Tensor& tensor, bool is_output);
+
+  const Tensor& unpack(const Node& owner) const;
+  void release() {
+    tensor_ = Tensor();
+    released_ = true;
+  }
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+  bool released_ = false;
+};
+
+// Adds `contribution` into the gradient of the output of `target`: the one place where
+// gradients are summed. A contribution in a broadcast shape is summed down to the target's
+// shape, a smaller one is broadcast up, and a dtype is converted, here. The first
+// contribution of a pass is moved in when nothing else holds it; later ones add in place.
+void accumulate_grad(Node& target, Tensor contribution);
+
+// The node that receives the gradient of `tensor`: its grad_fn, a leaf's AccumulateGrad,
+// or null when it does not require grad.
+std::shared_ptr<Node> gradient_edge(const Tensor& tensor);
+
+// Makes `output` the result of `node` when grad mode is on and some input requires grad;
+// returns the node (to save tensors in), or null when nothing is recorded.
+template <class NodeT>
+NodeT* record(Tensor& output, std::initializer_list<const Tensor*> inputs);
+
+// Grad mode is per thread, on by default.
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : previous_(is_grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+struct NoGradGuard : GradModeGuard {
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+// Runs the nodes reachable from `roots` once each, in reverse recording order. With
+// `inputs` empty, leaves' .grad accumulate; otherwise the gradients of `inputs` are
+// returned and no .grad is touched (autograd.grad).
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& grad_roots, bool retain_graph,
+                                 const std::vector<Tensor>& inputs = {});
+
+// --- implementation of record() ---
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs);
+
+template <class NodeT>
+NodeT* record(Tensor& output, std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled() || !any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<NodeT>();
+  NodeT* raw = node.get();
+  attach_node(output, std::move(node), inputs);
+  return raw;
+}
+
+}  // namespace tg

@@ -1,0 +1,84 @@
+// Tensor: a shape, a dtype and a shared contiguous row-major buffer, plus what autograd
+// needs to know about it. `Tensor` is a cheap handle; `TensorImpl` is the object it shares.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "tapegrad/dtype.h"
+#include "tapegrad/shape.h"
+#include "tapegrad/storage.h"
+
+namespace tg {
+
+class Node;
+class Tensor;
+
+struct TensorImpl {
+  TensorImpl(Shape shape, DType dtype, std::shared_ptr<Storage> storage)
+      : shape(shape), dtype(dtype), storage(std::move(storage)) {}
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl();  // releases grad_fn without recursing down a long graph
+
+  Shape shape;
+  DType dtype;
+  std::shared_ptr<Storage> storage;
+
+  // A result of a recorded op has a grad_fn (and requires grad); a leaf has none and
+  // requires grad only when the user asked.
+  bool requires_grad = false;
+  bool retains_grad = false;  // a non-leaf whose .grad backward fills in
+  std::shared_ptr<Node> grad_fn;
+  std::shared_ptr<TensorImpl> grad;
+  // The node that accumulates into a leaf's .grad, shared by every op that uses the leaf.
+  std::weak_ptr<Node> grad_accumulator;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  // A new tensor with an uninitialised buffer from the pool.
+  static Tensor empty(const Shape& shape, DType dtype);
+
+  bool defined() const { return impl_ != nullptr; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+  const Shape& shape() const { return impl_->shape; }
+  DType dtype() const { return impl_->dtype; }
+  int ndim() const { return impl_->shape.ndim(); }
+  int64_t numel() const { return impl_->shape.numel(); }
+  int64_t size(int64_t dim) const;
+  void* raw_data() const { return impl_->storage->data(); }
+  template <class T>
+  T* data() const {
+    TG_ASSERT(dtype_of<T>() == dtype());
+    return static_cast<T*>(raw_data());
+  }
+  const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
+  uint64_t version() const { return impl_->storage->version(); }
+  // No other tensor or view shares this one's object or buffer: safe to take over.
+  bool is_exclusive() const { return impl_.use_count() == 1 && impl_->storage.use_count() == 1; }
+
+  bool requires_grad() const { return impl_->requires_grad; }
+  Tensor& requires_grad_(bool requires_grad = true);
+  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
+  bool is_leaf() const { return impl_->grad_fn == nullptr; }
+  Tensor grad() const { return Tensor(impl_->grad); }
+  void retain_grad();
+
+  // Reverse mode from this tensor: a scalar unless `gradient` (of this shape) is given.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+
+  // A tensor sharing this buffer and version counter, outside any graph.
+  Tensor detach() const;
+  // The value of a one-element tensor, as a double.
+  double item() const;
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+}  // namespace tg

@@ -1,0 +1,33 @@
+// Gradient accumulation: the one function through which every backward rule adds into a
+// gradient buffer.
+#include "tapegrad/autograd.h"
+#include "tapegrad/ops.h"
+
+namespace tg {
+namespace {
+
+// Whether `contribution` has dims (leading, or of size > 1 where `shape` has 1) that must be
+// summed away before it broadcasts to `shape`.
+bool needs_sum(const Shape& contribution, const Shape& shape) {
+  if (contribution.ndim() > shape.ndim()) return true;
+  const int offset = shape.ndim() - contribution.ndim();
+  for (int d = 0; d < contribution.ndim(); ++d)
+    if (shape[d + offset] == 1 && contribution[d] != 1) return true;
+  return false;
+}
+
+}  // namespace
+
+void accumulate_grad(Node& target, Tensor contribution) {
+  contribution = to_dtype(contribution, target.dtype);
+  if (needs_sum(contribution.shape(), target.shape)) contribution = sum_to_shape(contribution, target.shape);
+  if (target.grad.defined()) {
+    add_(target.grad, contribution);
+  } else if (contribution.shape() != target.shape) {
+    target.grad = expand_copy(contribution, target.shape);
+  } else {
+    target.grad = contribution.is_exclusive() ? std::move(contribution) : clone(contribution);
+  }
+}
+
+}  // namespace tg

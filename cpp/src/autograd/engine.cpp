@@ -1,0 +1,132 @@
+// The backward engine: gathers the nodes reachable from the roots with an explicit stack,
+// then runs each once in reverse recording order (a reverse sweep over the tape, limited
+// to the roots' ancestors). No recursion, so graph depth is unbounded.
+#include <algorithm>
+#include <atomic>
+
+#include "tapegrad/autograd.h"
+#include "tapegrad/ops.h"
+
+namespace tg {
+
+class Engine {
+ public:
+  static std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                                 bool retain_graph, const std::vector<Tensor>& inputs);
+
+ private:
+  static std::vector<Node*> gather(const std::vector<std::shared_ptr<Node>>& roots, uint64_t pass);
+};
+
+namespace {
+
+std::atomic<uint64_t> next_pass{1};
+
+// The gradient a root starts from: `gradient` checked against the root, or ones for a scalar.
+Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
+  TG_CHECK(root.requires_grad(), "element ", index, " of tensors does not require grad and does not have a grad_fn");
+  if (!gradient.defined()) {
+    TG_CHECK(root.numel() == 1, "grad can be implicitly created only for scalar outputs (got shape ",
+             root.shape().str(), ")");
+    return ones(root.shape(), root.dtype());
+  }
+  TG_CHECK(gradient.shape() == root.shape(), "Mismatch in shape: grad_output[", index, "] has a shape of ",
+           gradient.shape().str(), " and output[", index, "] has a shape of ", root.shape().str(), ".");
+  TG_CHECK_AS(TypeError, is_floating(gradient.dtype()), "backward: expected a floating point gradient for output[",
+              index, "], got ", dtype_name(gradient.dtype()));
+  return gradient;
+}
+
+}  // namespace
+
+std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& roots, uint64_t pass) {
+  std::vector<Node*> order, stack;
+  for (const auto& root : roots)
+    if (root->visited_pass_ != pass) {
+      root->visited_pass_ = pass;
+      stack.push_back(root.get());
+    }
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    order.push_back(node);
+    for (const auto& edge : node->next)
+      if (edge && edge->visited_pass_ != pass) {
+        edge->visited_pass_ = pass;
+        stack.push_back(edge.get());
+      }
+  }
+  std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr_ > b->sequence_nr_; });
+  return order;
+}
+
+std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                                bool retain_graph, const std::vector<Tensor>& inputs) {
+  TG_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "backward: got ", grad_roots.size(),
+           " gradients for ", roots.size(), " outputs");
+  NoGradGuard no_grad;  // backward rules compute with ops that must not record
+  const uint64_t pass = next_pass.fetch_add(1, std::memory_order_relaxed);
+
+  std::vector<std::shared_ptr<Node>> root_nodes;
+  std::vector<Tensor> root_grads;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    root_grads.push_back(root_gradient(roots[i], i < grad_roots.size() ? grad_roots[i] : Tensor(), i));
+    root_nodes.push_back(gradient_edge(roots[i]));
+  }
+  const std::vector<Node*> order = gather(root_nodes, pass);
+  // Whatever happens, no gradient outlives the pass inside a node.
+  struct ClearGrads {
+    const std::vector<Node*>& nodes;
+    ~ClearGrads() {
+      for (Node* node : nodes) node->grad = Tensor();
+    }
+  } clear_grads{order};
+
+  // autograd.grad: the node whose gradient is each input's.
+  std::vector<Node*> captured;
+  for (const Tensor& input : inputs) {
+    TG_CHECK(input.requires_grad(), "grad: one of the differentiated Tensors does not require grad");
+    const std::shared_ptr<Node> node = input.is_leaf() ? input.impl()->grad_accumulator.lock() : input.grad_fn();
+    TG_CHECK(node && node->visited_pass_ == pass,
+             "grad: one of the differentiated Tensors appears to not have been used in the graph");
+    captured.push_back(node.get());
+  }
+  const bool into_leaves = inputs.empty();
+
+  // Leaves that have a .grad receive contributions into it directly, in place.
+  if (into_leaves)
+    for (Node* node : order)
+      if (TensorImpl* leaf = node->leaf(); leaf && leaf->grad) node->grad = Tensor(leaf->grad);
+
+  for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
+
+  std::vector<Tensor> results(inputs.size());
+  for (Node* node : order) {
+    if (!node->grad.defined()) continue;  // no path from a root carried a gradient here
+    for (size_t i = 0; i < captured.size(); ++i)
+      if (captured[i] == node) results[i] = clone(node->grad);
+    if (node->leaf() && !into_leaves) continue;
+    if (into_leaves)
+      if (std::shared_ptr<TensorImpl> retained = node->retained.lock()) {
+        Tensor target(retained->grad);
+        if (target.defined())
+          add_(target, node->grad);
+        else
+          retained->grad = clone(node->grad).impl_ptr();
+      }
+    node->apply(std::move(node->grad));
+    if (!retain_graph) node->release_saved();
+  }
+  return results;
+}
+
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                                 bool retain_graph, const std::vector<Tensor>& inputs) {
+  return Engine::run(roots, grad_roots, retain_graph, inputs);
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  run_backward({*this}, {gradient}, retain_graph);
+}
+
+}  // namespace tg

@@ -1,0 +1,105 @@
+// Tape entries: recording an op's node, saved tensors, and releasing a graph without
+// recursion.
+#include <atomic>
+
+#include "tapegrad/autograd.h"
+#include "tapegrad/ops.h"
+
+namespace tg {
+namespace {
+
+std::atomic<uint64_t> next_sequence_nr{1};
+
+// Drops `edges`; a node that dies with them has its own edges taken out first and is
+// destroyed from a loop here, so releasing a chain of any length uses constant stack.
+void release_iteratively(std::vector<std::shared_ptr<Node>>&& edges) {
+  std::vector<std::shared_ptr<Node>> dying;
+  for (auto& edge : edges)
+    if (edge && edge.use_count() == 1) dying.push_back(std::move(edge));
+  edges.clear();
+  while (!dying.empty()) {
+    std::shared_ptr<Node> node = std::move(dying.back());
+    dying.pop_back();
+    if (node.use_count() == 1)
+      for (auto& edge : node->next)
+        if (edge) dying.push_back(std::move(edge));
+    // Whatever else the node holds (saved tensors) keeps only nodes that its edges hold
+    // too, so this destructor does not recurse further.
+  }
+}
+
+}  // namespace
+
+Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+
+Node::~Node() {
+  if (!next.empty()) release_iteratively(std::move(next));
+}
+
+TensorImpl::~TensorImpl() {
+  if (grad_fn && grad_fn.use_count() == 1) {
+    std::vector<std::shared_ptr<Node>> edge(1, std::move(grad_fn));
+    release_iteratively(std::move(edge));
+  }
+}
+
+SavedTensor::SavedTensor(const Tensor& tensor, bool is_output)
+    : tensor_(is_output ? tensor.detach() : tensor), version_(tensor.version()) {}
+
+const Tensor& SavedTensor::unpack(const Node& owner) const {
+  TG_CHECK(!released_,
+           "Trying to backward through the graph a second time (or directly access saved tensors after "
+           "they have already been freed). Saved intermediate values of the graph are freed when you call "
+           ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+           "graph a second time or if you need to access saved tensors after calling backward. (in ",
+           owner.name(), ")");
+  TG_CHECK(tensor_.version() == version_,
+           "one of the variables needed for gradient computation has been modified by an inplace "
+           "operation: [", dtype_name(tensor_.dtype()), " ", tensor_.shape().str(), "], which is saved by ",
+           owner.name(), ", is at version ", tensor_.version(), "; expected version ", version_,
+           " instead. Hint: compute the value out of place (x = x + 1 rather than x += 1), or clone() "
+           "it before modifying it.");
+  return tensor_;
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node(0), leaf_(std::move(leaf)) {
+  shape = leaf_->shape;
+  dtype = leaf_->dtype;
+}
+
+void AccumulateGrad::apply(Tensor grad_output) {
+  // The engine points `grad` at the leaf's existing .grad before the pass, so contributions
+  // were added there in place; only a leaf's first gradient lands here to be kept.
+  if (leaf_->grad == nullptr)
+    leaf_->grad = (grad_output.is_exclusive() ? grad_output : clone(grad_output)).impl_ptr();
+}
+
+std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
+  TensorImpl* impl = tensor.impl();
+  if (!impl->requires_grad) return nullptr;
+  if (impl->grad_fn) return impl->grad_fn;
+  std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(tensor.impl_ptr());
+    impl->grad_accumulator = accumulator;
+  }
+  return accumulator;
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  for (const Tensor* input : inputs)
+    if (input->requires_grad()) return true;
+  return false;
+}
+
+void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {
+  node->next.reserve(inputs.size());
+  for (const Tensor* input : inputs) node->next.push_back(gradient_edge(*input));
+  node->shape = output.shape();
+  node->dtype = output.dtype();
+  TensorImpl* impl = output.impl();
+  impl->requires_grad = true;
+  impl->grad_fn = std::move(node);
+}
+
+}  // namespace tg

@@ -1,0 +1,92 @@
+// Tensor factories: filled, ranges, random, from host values, and wrapped Python numbers.
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include "tapegrad/ops.h"
+
+namespace tg {
+namespace {
+
+struct Generator {
+  std::mutex mutex;
+  std::mt19937_64 engine{0x5eed};
+};
+Generator& generator() {
+  static Generator instance;
+  return instance;
+}
+
+}  // namespace
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_all(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* data = out.data<T>();
+    const T fill = static_cast<T>(value);
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) data[i] = fill;
+  });
+  return out;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1, dtype); }
+Tensor scalar_tensor(double value, DType dtype) { return full(Shape{}, value, dtype); }
+
+Tensor wrap_scalar(double value, bool is_integral, const Tensor& like) {
+  DType dtype = like.dtype();
+  if (is_integral && dtype == DType::Bool) dtype = DType::Int64;
+  if (!is_integral && !is_floating(dtype)) dtype = DType::Float32;
+  return scalar_tensor(value, dtype);
+}
+
+Tensor arange(double start, double end, double step, DType dtype) {
+  TG_CHECK_AS(ValueError, step != 0, "arange: step must be nonzero");
+  TG_CHECK_AS(ValueError, std::isfinite(start) && std::isfinite(end), "arange: unsupported range: ", start, " -> ", end);
+  TG_CHECK_AS(ValueError, (step > 0 && end >= start) || (step < 0 && end <= start),
+              "arange: upper bound and larger bound inconsistent with step sign");
+  const auto numel = static_cast<int64_t>(std::ceil((end - start) / step));
+  Tensor out = Tensor::empty(Shape{numel}, dtype);
+  dispatch_arithmetic(dtype, "arange", [&](auto zero) {
+    using T = decltype(zero);
+    T* data = out.data<T>();
+    for (int64_t i = 0; i < numel; ++i) data[i] = static_cast<T>(start + double(i) * step);
+  });
+  return out;
+}
+
+void manual_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(generator().mutex);
+  generator().engine.seed(seed);
+}
+
+Tensor randn(const Shape& shape, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  std::normal_distribution<double> normal;
+  std::lock_guard<std::mutex> lock(generator().mutex);
+  dispatch_floating(dtype, "randn", [&](auto zero) {
+    using T = decltype(zero);
+    T* data = out.data<T>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) data[i] = static_cast<T>(normal(generator().engine));
+  });
+  return out;
+}
+
+template <class T>
+Tensor from_values(const std::vector<T>& values, const Shape& shape, DType dtype) {
+  TG_CHECK_AS(ValueError, int64_t(values.size()) == shape.numel(), "tensor: ", values.size(),
+              " values cannot fill a tensor of shape ", shape.str());
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_all(dtype, [&](auto zero) {
+    using Out = decltype(zero);
+    Out* data = out.data<Out>();
+    for (size_t i = 0; i < values.size(); ++i) data[i] = static_cast<Out>(values[i]);
+  });
+  return out;
+}
+template Tensor from_values(const std::vector<float>&, const Shape&, DType);
+template Tensor from_values(const std::vector<double>&, const Shape&, DType);
+template Tensor from_values(const std::vector<int64_t>&, const Shape&, DType);
+
+}  // namespace tg

@@ -1,0 +1,117 @@
+// The caching buffer pool: freed buffers go to a free list of their size class and serve
+// the next request of that class, so a steady-state training step asks the system for
+// no memory (and, for large buffers, takes no page faults).
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "tapegrad/error.h"
+#include "tapegrad/storage.h"
+
+namespace tg {
+namespace {
+
+constexpr size_t kAlignment = 64;  // a cache line, and a full AVX-512 register
+constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+
+// Size classes: multiples of 64 bytes up to 1 KiB, then four classes per power of two,
+// so a request wastes at most a quarter of its size.
+size_t size_class(size_t nbytes, int* index) {
+  if (nbytes <= 1024) {
+    const size_t rounded = nbytes <= kAlignment ? kAlignment : (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+    *index = static_cast<int>(rounded / kAlignment) - 1;  // 0..15
+    return rounded;
+  }
+  const int log2 = 63 - __builtin_clzll(nbytes - 1);  // 2^log2 < nbytes <= 2^(log2+1)
+  const size_t quarter = size_t(1) << (log2 - 1);
+  const size_t base = size_t(1) << log2;
+  const size_t steps = (nbytes - base + quarter - 1) / quarter;  // 1..4
+  *index = 16 + (log2 - 10) * 4 + static_cast<int>(steps) - 1;
+  return base + steps * quarter;
+}
+
+class Pool {
+ public:
+  void* take(size_t nbytes, size_t* capacity) {
+    int index;
+    *capacity = size_class(nbytes, &index);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (index < static_cast<int>(free_.size()) && !free_[index].empty()) {
+        void* block = free_[index].back();
+        free_[index].pop_back();
+        cached_bytes_ -= *capacity;
+        ++reuses_;
+        return block;
+      }
+      ++os_allocations_;
+    }
+    void* block = std::aligned_alloc(kAlignment, *capacity);
+    TG_CHECK_AS(MemoryError, block != nullptr, "can't allocate memory: you tried to allocate ", nbytes, " bytes");
+    return block;
+  }
+
+  void give_back(void* block, size_t capacity) {
+    int index;
+    size_class(capacity, &index);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_bytes_ + capacity <= kMaxCachedBytes) {
+        if (index >= static_cast<int>(free_.size())) free_.resize(index + 1);
+        free_[index].push_back(block);
+        cached_bytes_ += capacity;
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+  PoolStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {os_allocations_, reuses_, cached_bytes_};
+  }
+
+  void empty() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& list : free_) {
+      for (void* block : list) std::free(block);
+      list.clear();
+    }
+    cached_bytes_ = 0;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<void*>> free_;
+  uint64_t os_allocations_ = 0, reuses_ = 0, cached_bytes_ = 0;
+};
+
+// Never destroyed: tensors held by Python may outlive static destruction at exit.
+Pool& pool() {
+  static Pool* instance = new Pool();
+  return *instance;
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
+  size_t capacity;
+  void* data = pool().take(nbytes, &capacity);
+  auto storage = std::make_shared<Storage>(data, capacity, nullptr);
+  return storage;
+}
+
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_ptr<void> owner) {
+  TG_ASSERT(owner != nullptr);
+  return std::make_shared<Storage>(data, nbytes, std::move(owner));
+}
+
+Storage::~Storage() {
+  if (!owner_) pool().give_back(data_, nbytes_);
+}
+
+PoolStats pool_stats() { return pool().stats(); }
+void empty_pool() { pool().empty(); }
+
+}  // namespace tg

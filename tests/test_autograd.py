@@ -1,0 +1,360 @@
+"""The autograd engine: grad_fn names, accumulation into leaves in place, fan-out, retain_graph,
+detach, no_grad, independent graphs, and 100,000-op chains (no recursion)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from gradcheck import to_numpy
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        pytest.param(lambda x, y: x + y, "AddBackward0", id="x + y"),
+        pytest.param(lambda x, y: x + 2, "AddBackward0", id="x + 2"),
+        pytest.param(lambda x, y: 2 + x, "AddBackward0", id="2 + x"),
+        pytest.param(lambda x, y: x - y, "SubBackward0", id="x - y"),
+        pytest.param(lambda x, y: x - 2, "SubBackward0", id="x - 2"),
+        pytest.param(lambda x, y: x * y, "MulBackward0", id="x * y"),
+        pytest.param(lambda x, y: 2 * x, "MulBackward0", id="2 * x"),
+        pytest.param(lambda x, y: x / y, "DivBackward0", id="x / y"),
+        pytest.param(lambda x, y: x / 2, "DivBackward0", id="x / 2"),
+        pytest.param(lambda x, y: -x, "NegBackward0", id="-x"),
+        pytest.param(lambda x, y: x ** 2, "PowBackward0", id="x ** 2"),
+        pytest.param(lambda x, y: x ** y, "PowBackward1", id="x ** y"),
+        pytest.param(lambda x, y: tg.dot(x, y), "DotBackward0", id="tg.dot(x, y)"),
+        pytest.param(lambda x, y: x.sum(), "SumBackward0", id="x.sum()"),
+        pytest.param(lambda x, y: tg.sum(x), "SumBackward0", id="tg.sum(x)"),
+        pytest.param(lambda x, y: x.mean(), "MeanBackward0", id="x.mean()"),
+    ],
+)
+def test_grad_fn_names_are_torchs(make, name):
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = tg.tensor([0.5, 1.5, 2.5], requires_grad=True)
+    assert make(x, y).grad_fn.name() == name
+
+
+def test_leaf_and_result_attributes():
+    x = tg.ones(3, requires_grad=True)
+    y = x * 2
+    assert x.is_leaf and x.grad_fn is None and x.requires_grad
+    assert not y.is_leaf and y.grad_fn is not None and y.requires_grad
+    assert x.grad is None
+
+
+def test_requires_grad_propagates_from_any_operand():
+    x = tg.ones(3, requires_grad=True)
+    c = tg.ones(3)
+    assert (c * x).requires_grad
+    assert (x + c).requires_grad
+    assert not (c + c).requires_grad
+
+
+def test_requires_grad_flag_can_be_cleared_on_a_leaf():
+    x = tg.ones(3).requires_grad_()
+    assert x.requires_grad
+    x.requires_grad_(False)
+    assert not x.requires_grad
+    assert (x * 2).grad_fn is None
+
+
+def test_gradients_accumulate_in_place_across_backward_calls():
+    x = tg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    grad_buffer = x.grad.data_ptr()
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, -4.0, 6.0])
+
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [4.0, -8.0, 12.0])
+    assert x.grad.data_ptr() == grad_buffer
+
+    (3 * x).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [7.0, -5.0, 15.0])
+    assert x.grad.data_ptr() == grad_buffer
+
+
+def test_zero_is_in_place_and_later_backward_reuses_the_buffer():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    grad = x.grad
+    grad_buffer = grad.data_ptr()
+    grad.zero_()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.0])
+    assert x.grad.data_ptr() == grad_buffer
+    (x * 5).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [5.0, 5.0])
+    # A handle taken before the backward sees the same buffer.
+    np.testing.assert_array_equal(to_numpy(grad), [5.0, 5.0])
+    assert x.grad.data_ptr() == grad_buffer
+
+
+def test_grad_handle_stays_live_across_backward_calls():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    x.sum().backward()
+    handle = x.grad
+    x.sum().backward()
+    np.testing.assert_array_equal(to_numpy(handle), [2.0, 2.0])
+
+
+def test_fan_out_in_one_expression():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x + x).sum().backward()  # d/dx = 2x + 1
+    np.testing.assert_array_equal(to_numpy(x.grad), [3.0, 5.0, 7.0])
+
+
+def test_fan_out_through_an_intermediate_diamond():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    a = x * 3
+    b = a * a + a / 2 - a  # db/da = 2a + 1/2 - 1
+    b.sum().backward()
+    a_values = np.array([3.0, 6.0])
+    np.testing.assert_allclose(to_numpy(x.grad), 3 * (2 * a_values - 0.5), rtol=1e-6)
+
+
+def test_backward_with_explicit_gradient_on_non_scalar():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * x
+    y.backward(gradient=tg.tensor([1.0, 0.5, -1.0]))
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, 2.0, -6.0])
+
+
+def test_backward_with_gradient_none_on_a_scalar():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward(gradient=None)
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, 4.0])
+
+
+def test_backward_from_0d_with_explicit_gradient():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(gradient=tg.tensor(3.0))
+    np.testing.assert_array_equal(to_numpy(x.grad), [6.0, 12.0])
+
+
+def test_broadcast_gradient_is_reduced_to_each_leaf_shape():
+    col = tg.ones(3, 1, requires_grad=True)
+    row = tg.ones(1, 4, requires_grad=True)
+    scalar = tg.tensor(2.0, requires_grad=True)
+    (col * row * scalar).sum().backward()
+    assert col.grad.shape == (3, 1)
+    assert row.grad.shape == (1, 4)
+    assert scalar.grad.shape == ()
+    np.testing.assert_array_equal(to_numpy(col.grad), np.full((3, 1), 8.0))
+    np.testing.assert_array_equal(to_numpy(row.grad), np.full((1, 4), 6.0))
+    assert scalar.grad.item() == 12.0
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [4.0, 8.0])
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError):
+        y.backward()
+    # The failed call added nothing.
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, 4.0])
+
+
+def test_retained_graph_is_freed_by_the_last_backward():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    with pytest.raises(RuntimeError):
+        y.backward()
+
+
+def test_freed_part_of_graph_raises_from_a_later_root():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * x
+    h.sum().backward()
+    with pytest.raises(RuntimeError):
+        (h * 2).sum().backward()
+
+
+def test_backward_of_one_graph_leaves_another_graph_alone():
+    x1 = tg.tensor([1.0, 2.0], requires_grad=True)
+    x2 = tg.tensor([3.0, 4.0], requires_grad=True)
+    y1 = (x1 * x1).sum()
+    y2 = (x2 * x2).sum()
+    y1.backward()
+    assert x2.grad is None
+    y2.backward()
+    np.testing.assert_array_equal(to_numpy(x1.grad), [2.0, 4.0])
+    np.testing.assert_array_equal(to_numpy(x2.grad), [6.0, 8.0])
+
+
+def test_two_graphs_sharing_a_leaf_are_independent():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y1 = (x * x).sum()
+    y2 = (x * 3).sum()
+    y1.backward()  # frees y1's graph, not y2's
+    y2.backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [5.0, 7.0])
+
+
+def test_backward_reaches_only_ancestors_of_the_root():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    w = tg.tensor([1.0, 1.0], requires_grad=True)
+    unused = (w * x).sum()
+    (x * 2).sum().backward()
+    assert w.grad is None
+    assert unused.requires_grad
+
+
+def test_leaf_not_requiring_grad_gets_no_grad():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    c = tg.tensor([3.0, 4.0])
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(to_numpy(x.grad), [3.0, 4.0])
+
+
+def test_backward_from_an_intermediate():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    z = h * h
+    h.sum().backward(retain_graph=True)
+    np.testing.assert_array_equal(to_numpy(x.grad), [3.0, 3.0])
+    z.sum().backward()  # adds 18x
+    np.testing.assert_array_equal(to_numpy(x.grad), [21.0, 39.0])
+
+
+def test_detach_shares_storage_and_cuts_the_graph():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    d = y.detach()
+    assert d.data_ptr() == y.data_ptr()
+    assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+    np.testing.assert_array_equal(to_numpy(d), [2.0, 4.0])
+    (d * x).sum().backward()  # d is a constant
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, 4.0])
+    assert x.detach().data_ptr() == x.data_ptr()
+
+
+def test_no_grad_records_nothing():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with tg.no_grad():
+        y = x * 2
+        z = tg.dot(x, x) + x.sum() - x.mean() / x.norm()
+        w = -(x ** 2)
+    for result in (y, z, w):
+        assert not result.requires_grad
+        assert result.grad_fn is None
+    np.testing.assert_array_equal(to_numpy(y), [2.0, 4.0])
+    assert x.requires_grad
+
+
+def test_recording_resumes_after_no_grad():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with tg.no_grad():
+        pass
+    y = x * 2
+    assert y.requires_grad and y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [2.0, 2.0])
+
+
+def test_no_grad_is_restored_when_the_block_raises():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ZeroDivisionError):
+        with tg.no_grad():
+            1 / 0
+    assert (x * 2).requires_grad
+
+
+def test_nested_no_grad():
+    x = tg.tensor([1.0], requires_grad=True)
+    with tg.no_grad():
+        with tg.no_grad():
+            pass
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_update_under_no_grad_like_sgd():
+    """Dive into Deep Learning's sgd: param -= lr * grad under no_grad, then grad.zero_()."""
+    w = tg.tensor([1.0, -1.0], requires_grad=True)
+    for _ in range(3):
+        loss = ((w - 3) ** 2).sum()
+        loss.backward()
+        with tg.no_grad():
+            w_next = w - 0.25 * w.grad
+        assert not w_next.requires_grad
+        w = w_next.requires_grad_(True)
+    np.testing.assert_allclose(to_numpy(w), [3 - 2 * 0.5 ** 3, 3 - 4 * 0.5 ** 3])
+
+
+def run_in_subprocess(code):
+    """Runs `code` in a fresh interpreter so that a crash (stack overflow) fails one test
+    instead of killing the whole run."""
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        env=environment, timeout=120,
+    )
+    assert result.returncode == 0, (
+        f"subprocess exited with {result.returncode} (negative = killed by signal)\n"
+        f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
+    )
+    return result.stdout
+
+
+CHAIN_LENGTH = 100_000
+
+
+def test_backward_through_a_long_additive_chain():
+    """y = x + x + ... (100,001 uses of x): the gradient 100,001 is exact in float32."""
+    run_in_subprocess(f"""
+        import tapegrad as tg
+        x = tg.tensor([1.0, 2.0], requires_grad=True)
+        y = x
+        for _ in range({CHAIN_LENGTH}):
+            y = y + x
+        y.sum().backward()
+        assert (x.grad == {CHAIN_LENGTH + 1}).all().item(), x.grad
+        del y
+    """)
+
+
+def test_backward_through_a_long_multiplicative_chain():
+    run_in_subprocess(f"""
+        import math
+        import tapegrad as tg
+        x = tg.tensor(1.0, dtype=tg.float64, requires_grad=True)
+        y = x
+        for _ in range({CHAIN_LENGTH}):
+            y = y * 1.0000001
+        y.backward()
+        expected = 1.0000001 ** {CHAIN_LENGTH}
+        assert math.isclose(x.grad.item(), expected, rel_tol=1e-9), (x.grad.item(), expected)
+        assert math.isclose(y.item(), expected, rel_tol=1e-9), (y.item(), expected)
+    """)
+
+
+@pytest.mark.parametrize("when", ["never-backpropagated", "after-retained-backward"])
+def test_dropping_a_long_chain_does_not_crash(when):
+    backward = "y.backward(retain_graph=True)" if when == "after-retained-backward" else ""
+    stdout = run_in_subprocess(f"""
+        import tapegrad as tg
+        x = tg.tensor(1.0, requires_grad=True)
+        y = x
+        for _ in range({CHAIN_LENGTH}):
+            y = y * 1.0000001
+        {backward}
+        del y
+        print("dropped")
+    """)
+    assert stdout.strip() == "dropped"
