@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "python_tensor.h"
 #include "tapegrad/tapegrad.h"
 
 namespace py = pybind11;
@@ -15,58 +16,31 @@ using tg::Shape;
 using tg::Tensor;
 using tg::TensorImpl;
 
-// A Tensor handle crosses into Python as its shared TensorImpl, so each C++ tensor has one
-// Python object (x.grad is x.grad) and an undefined handle is None.
+// A Tensor crosses into Python as the tapegrad.Tensor object that holds it (one object per
+// tensor, so x.grad is x.grad); an undefined tensor is None.
 namespace pybind11::detail {
 template <>
 struct type_caster<Tensor> {
   PYBIND11_TYPE_CASTER(Tensor, const_name("Tensor"));
-  using ImplCaster = make_caster<std::shared_ptr<TensorImpl>>;
-
-  bool load(handle src, bool convert) {
-    ImplCaster impl;
-    if (!impl.load(src, convert)) return false;
-    value = Tensor(cast_op<std::shared_ptr<TensorImpl>>(impl));
+  bool load(handle source, bool) {
+    if (!tg::python::is_tensor(source.ptr())) return false;
+    value = tg::python::unwrap(source.ptr());
     return true;
   }
-  static handle cast(const Tensor& tensor, return_value_policy, handle parent) {
-    if (!tensor.defined()) return none().release();
-    return ImplCaster::cast(tensor.impl_ptr(), return_value_policy::take_ownership, parent);
+  static handle cast(const Tensor& tensor, return_value_policy, handle) {
+    PyObject* object = tg::python::wrap(tensor);
+    if (!object) throw error_already_set();
+    return object;
   }
 };
 }  // namespace pybind11::detail
 
 namespace {
 
-bool is_tensor(py::handle object) { return py::isinstance<TensorImpl>(object); }
-
-// The other operand of a binary op: a tensor, or a Python number wrapped as torch wraps it
-// (keeping `self`'s dtype where it can). Undefined for anything else.
-Tensor operand(py::handle other, const Tensor& self) {
-  if (is_tensor(other)) return other.cast<Tensor>();
-  PyObject* object = other.ptr();
-  if (PyBool_Check(object)) return tg::wrap_scalar(object == Py_True, true, self);
-  if (PyLong_Check(object)) return tg::wrap_scalar(PyLong_AsDouble(object), true, self);
-  if (PyFloat_Check(object)) return tg::wrap_scalar(PyFloat_AS_DOUBLE(object), false, self);
-  return Tensor();
-}
-
-py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
+bool is_tensor(py::handle object) { return tg::python::is_tensor(object.ptr()); }
+Tensor operand(py::handle other, const Tensor& like) { return tg::python::operand(other.ptr(), like); }
 
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
-
-// `self op other` and `other op self` for Python's operator protocol: NotImplemented for an
-// operand of another type, so Python raises its TypeError.
-template <BinaryOp op>
-py::object forward_operator(const Tensor& self, py::handle other) {
-  const Tensor b = operand(other, self);
-  return b.defined() ? py::cast(op(self, b)) : not_implemented();
-}
-template <BinaryOp op>
-py::object reflected_operator(const Tensor& self, py::handle other) {
-  const Tensor a = operand(other, self);
-  return a.defined() ? py::cast(op(a, self)) : not_implemented();
-}
 
 // tg.add(a, b) and friends: either argument may be a number, one must be a tensor.
 template <BinaryOp op>
@@ -80,11 +54,6 @@ Tensor binary_function(const char* name, py::handle a, py::handle b) {
                                             py::str(py::type::of(a)).cast<std::string>(), " and ",
                                             py::str(py::type::of(b)).cast<std::string>()));
   return op(x, y);
-}
-
-template <tg::Compare how>
-Tensor compare(const Tensor& a, const Tensor& b) {
-  return tg::compare(a, b, how);
 }
 
 // Sizes given as ints (zeros(2, 3)), as one sequence (zeros((2, 3))), or as size=.
@@ -204,7 +173,7 @@ Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
               py::str(array.dtype()).cast<std::string>(), " to a tensor; expected numbers or bools");
   DType target = dtype.value_or(*inferred);
   if (!dtype && !from_array && target == DType::Float64) target = DType::Float32;  // Python floats
-  const Tensor source = from_numpy(py::module_::import("numpy").attr("ascontiguousarray")(array, numpy_dtype(*inferred)));
+  const Tensor source = from_numpy(array.attr("astype")(numpy_dtype(*inferred), py::arg("order") = "C"));
   return tg::clone(tg::to_dtype(source, target));
 }
 
@@ -234,17 +203,6 @@ Tensor arange(py::args args, const py::kwargs& kwargs) {
   return finish_factory(tg::arange(values[0], values[1], values[2], dtype), kwargs, "arange");
 }
 
-void set_grad(TensorImpl& self, std::optional<Tensor> grad) {
-  if (grad && grad->defined()) {
-    TG_CHECK(grad->shape() == self.shape && grad->dtype() == self.dtype, "assigned grad has data of a different size or type: ",
-             grad->shape().str(), " ", tg::dtype_name(grad->dtype()), " for a tensor of ", self.shape.str(), " ",
-             tg::dtype_name(self.dtype));
-    self.grad = grad->impl_ptr();
-  } else {
-    self.grad = nullptr;
-  }
-}
-
 void backward(const Tensor& self, std::optional<Tensor> gradient, std::optional<bool> retain_graph) {
   py::gil_scoped_release release;  // the engine touches C++ objects only
   self.backward(gradient.value_or(Tensor()), retain_graph.value_or(false));
@@ -252,18 +210,34 @@ void backward(const Tensor& self, std::optional<Tensor> gradient, std::optional<
 
 }  // namespace
 
+// Adds a method to tapegrad.Tensor (a type pybind11 does not own): pybind11 converts the
+// arguments, the Tensor type_caster above converts self.
+template <class Function, class... Extra>
+void def_method(const char* name, Function&& function, const Extra&... extra) {
+  py::handle type(reinterpret_cast<PyObject*>(tg::python::tensor_type));
+  py::setattr(type, name, py::cpp_function(std::forward<Function>(function), py::name(name), py::is_method(type),
+                                           py::sibling(py::getattr(type, name, py::none())), extra...));
+}
+
+template <class Getter>
+void def_property(const char* name, Getter&& getter, const char* doc) {
+  py::handle type(reinterpret_cast<PyObject*>(tg::python::tensor_type));
+  py::setattr(type, name, py::module_::import("builtins").attr("property")(
+                              py::cpp_function(std::forward<Getter>(getter), py::is_method(type)), py::none(), py::none(), doc));
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tapegrad's C++ core: tensors, ops and the backward engine";
-  py::register_local_exception_translator([](std::exception_ptr error) {
+  if (!tg::python::add_tensor_type(m.ptr())) throw py::error_already_set();
+  py::register_exception_translator([](std::exception_ptr error) {
     try {
-      if (error) std::rethrow_exception(error);
-    } catch (const tg::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const tg::MemoryError& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    } catch (const std::logic_error& e) {
-      if (dynamic_cast<const std::invalid_argument*>(&e) || dynamic_cast<const std::out_of_range*>(&e)) throw;
-      PyErr_SetString(PyExc_SystemError, e.what());  // a TG_ASSERT: an engine bug, not the user's
+      std::rethrow_exception(error);
+    } catch (const py::builtin_exception&) {
+      throw;  // pybind11's own (TypeError for bad arguments...): its translator sets them
+    } catch (const py::error_already_set&) {
+      throw;
+    } catch (...) {
+      tg::python::set_error_from_exception();
     }
   });
 
@@ -289,102 +263,44 @@ PYBIND11_MODULE(_core, m) {
         return tg::detail::concat("<", node.name(), " object at ", static_cast<const void*>(&node), ">");
       });
 
-  py::class_<TensorImpl, std::shared_ptr<TensorImpl>> tensor(m, "Tensor", py::buffer_protocol());
-  tensor
-      .def_buffer([](TensorImpl& self) {
-        std::vector<py::ssize_t> shape(self.shape.begin(), self.shape.end()), strides(shape.size());
-        py::ssize_t stride = static_cast<py::ssize_t>(tg::itemsize(self.dtype));
-        for (size_t d = shape.size(); d-- > 0;) {
-          strides[d] = stride;
-          stride *= shape[d];
-        }
-        return py::buffer_info(self.storage->data(), static_cast<py::ssize_t>(tg::itemsize(self.dtype)),
-                               numpy_dtype(self.dtype).attr("char").cast<std::string>(), self.shape.ndim(), shape, strides);
-      })
-      // attributes
-      .def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(std::vector<int64_t>(t.shape().begin(), t.shape().end()))); })
-      .def_property_readonly("ndim", [](const Tensor& t) { return t.ndim(); })
-      .def("dim", [](const Tensor& t) { return t.ndim(); })
-      .def("numel", [](const Tensor& t) { return t.numel(); })
-      .def("size", [](const Tensor& t, std::optional<int64_t> dim) -> py::object {
-             if (dim) return py::int_(t.size(*dim));
-             return py::tuple(py::cast(std::vector<int64_t>(t.shape().begin(), t.shape().end())));
-           }, py::arg("dim") = py::none())
-      .def_property_readonly("dtype", [](const Tensor& t) { return t.dtype(); })
-      .def_property("requires_grad", [](const Tensor& t) { return t.requires_grad(); },
-                    [](Tensor& t, bool flag) { t.requires_grad_(flag); })
-      .def("requires_grad_", [](Tensor& t, bool flag) { return t.requires_grad_(flag); }, py::arg("requires_grad") = true)
-      .def_property("grad", [](const Tensor& t) { return t.grad(); }, &set_grad)
-      .def_property_readonly("grad_fn", [](const Tensor& t) { return t.grad_fn(); })
-      .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
-      .def("retain_grad", [](Tensor t) { t.retain_grad(); })
-      .def_property_readonly("retains_grad", [](const Tensor& t) { return t.impl()->retains_grad; })
-      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); })
-      .def("item", &item)
-      .def("tolist", [](const Tensor& t) { return as_numpy(t).attr("tolist")(); })
-      .def("numpy", [](const Tensor& t) {
-        TG_CHECK(!t.requires_grad(), "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
-        return as_numpy(t);
-      })
-      .def("__array__", [](const Tensor& t, py::object dtype, py::object copy) {
-             py::object array = as_numpy(t.detach());
-             return dtype.is_none() ? array : array.attr("astype")(dtype);
-           }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
-      .def("detach", [](const Tensor& t) { return t.detach(); })
-      .def_property_readonly("data", [](const Tensor& t) { return t.detach(); })
-      .def("backward", &backward, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none())
-      .def("zero_", [](Tensor& t) { return tg::zero_(t); })
-      // reductions and linear algebra
-      .def("sum", &tg::sum)
-      .def("mean", &tg::mean)
-      .def("norm", &tg::norm)
-      .def("dot", &tg::dot)
-      .def("all", [](const Tensor& t) { return tg::scalar_tensor(tg::all(t), DType::Bool); })
-      .def("any", [](const Tensor& t) { return tg::scalar_tensor(tg::any(t), DType::Bool); })
-      .def("reshape", [](const Tensor& t, const py::args& args) {
-        std::vector<int64_t> sizes;
-        for (py::handle size : args.size() == 1 && py::isinstance<py::sequence>(args[0]) ? py::sequence(args[0]) : py::sequence(args))
-          sizes.push_back(size.cast<int64_t>());
-        return tg::reshape(t, sizes);
-      })
-      // arithmetic operators: one entry point each, the operand's type checked in C++
-      .def("__add__", &forward_operator<tg::add>)
-      .def("__radd__", &reflected_operator<tg::add>)
-      .def("__sub__", &forward_operator<tg::sub>)
-      .def("__rsub__", [](const Tensor& self, py::handle other) -> py::object {
-        if (PyFloat_Check(other.ptr()) || PyLong_Check(other.ptr()))
-          return py::cast(tg::rsub(self, other.cast<double>()));
-        return reflected_operator<tg::sub>(self, other);
-      })
-      .def("__mul__", &forward_operator<tg::mul>)
-      .def("__rmul__", &reflected_operator<tg::mul>)
-      .def("__truediv__", &forward_operator<tg::div>)
-      .def("__rtruediv__", &reflected_operator<tg::div>)
-      .def("__pow__", &forward_operator<tg::pow>)
-      .def("__rpow__", [](const Tensor& self, py::handle other) -> py::object {
-        if (PyFloat_Check(other.ptr()) || PyLong_Check(other.ptr()))
-          return py::cast(tg::rpow(self, other.cast<double>()));
-        return reflected_operator<tg::pow>(self, other);
-      })
-      .def("__neg__", &tg::neg)
-      .def("__eq__", &forward_operator<compare<tg::Compare::Eq>>)
-      .def("__ne__", &forward_operator<compare<tg::Compare::Ne>>)
-      .def("__lt__", &forward_operator<compare<tg::Compare::Lt>>)
-      .def("__le__", &forward_operator<compare<tg::Compare::Le>>)
-      .def("__gt__", &forward_operator<compare<tg::Compare::Gt>>)
-      .def("__ge__", &forward_operator<compare<tg::Compare::Ge>>)
-      .def("__hash__", [](py::handle self) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(self.ptr()))); })
-      // Python protocols
-      .def("__len__", [](const Tensor& t) {
-        TG_CHECK_AS(tg::TypeError, t.ndim() > 0, "len() of a 0-d tensor");
-        return t.shape()[0];
-      })
-      .def("__bool__", [](const Tensor& t) {
-        TG_CHECK(t.numel() == 1, "Boolean value of Tensor with more than one value is ambiguous");
-        return t.item() != 0;
-      })
-      .def("__float__", [](const Tensor& t) { return t.item(); })
-      .def("__int__", [](const Tensor& t) { return static_cast<int64_t>(t.item()); });
+  // Tensor: attributes and methods beyond the hot ones in python_tensor.cpp
+  def_property("dtype", [](const Tensor& t) { return t.dtype(); }, "The element type.");
+  def_property("grad_fn", [](const Tensor& t) { return t.grad_fn(); }, "The node that made this tensor, or None for a leaf.");
+  def_property("retains_grad", [](const Tensor& t) { return t.impl()->retains_grad; }, "Whether backward fills .grad of this non-leaf.");
+  def_method("dim", [](const Tensor& t) { return t.ndim(); });
+  def_method("numel", [](const Tensor& t) { return t.numel(); });
+  def_method("size", [](const Tensor& t, std::optional<int64_t> dim) -> py::object {
+    if (dim) return py::int_(t.size(*dim));
+    return py::tuple(py::cast(std::vector<int64_t>(t.shape().begin(), t.shape().end())));
+  }, py::arg("dim") = py::none());
+  def_method("requires_grad_", [](Tensor t, bool flag) { return t.requires_grad_(flag); }, py::arg("requires_grad") = true);
+  def_method("retain_grad", [](Tensor t) { t.retain_grad(); });
+  def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); });
+  def_method("item", &item);
+  def_method("tolist", [](const Tensor& t) { return as_numpy(t).attr("tolist")(); });
+  def_method("numpy", [](const Tensor& t) {
+    TG_CHECK(!t.requires_grad(), "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
+    return as_numpy(t);
+  });
+  def_method("__array__", [](const Tensor& t, py::object dtype, py::object) {
+    py::object array = as_numpy(t.detach());
+    return dtype.is_none() ? array : array.attr("astype")(dtype);
+  }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
+  def_method("detach", [](const Tensor& t) { return t.detach(); });
+  def_method("backward", &backward, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none());
+  def_method("zero_", [](Tensor t) { return tg::zero_(t); });
+  def_method("sum", &tg::sum);
+  def_method("mean", &tg::mean);
+  def_method("norm", &tg::norm);
+  def_method("dot", &tg::dot);
+  def_method("all", [](const Tensor& t) { return tg::scalar_tensor(tg::all(t), DType::Bool); });
+  def_method("any", [](const Tensor& t) { return tg::scalar_tensor(tg::any(t), DType::Bool); });
+  def_method("reshape", [](const Tensor& t, const py::args& args) {
+    std::vector<int64_t> sizes;
+    const py::sequence given = args.size() == 1 && py::isinstance<py::sequence>(args[0]) ? py::sequence(args[0]) : py::sequence(args);
+    for (py::handle size : given) sizes.push_back(size.cast<int64_t>());
+    return tg::reshape(t, sizes);
+  });
 
   // functions
   m.def("tensor", [](py::handle data, std::optional<DType> dtype, bool requires_grad) {

@@ -52,6 +52,9 @@ constexpr int promotion_rank(DType dtype) {
 }
 constexpr DType promote_types(DType a, DType b) { return promotion_rank(a) >= promotion_rank(b) ? a : b; }
 
+// bool < integer < floating: a 0-d operand changes a result's dtype only by category.
+constexpr int category(DType dtype) { return dtype == DType::Bool ? 0 : dtype == DType::Int64 ? 1 : 2; }
+
 // Calls fn(T{}) with T the C++ type of `dtype`, among the floating types only.
 template <class Fn>
 decltype(auto) dispatch_floating(DType dtype, const char* op, Fn&& fn) {

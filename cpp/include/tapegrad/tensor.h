@@ -33,6 +33,9 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
   // The node that accumulates into a leaf's .grad, shared by every op that uses the leaf.
   std::weak_ptr<Node> grad_accumulator;
+  // The binding's object for this tensor while one exists (so a tensor keeps one identity
+  // in Python); set and cleared by the binding, never dereferenced by the core.
+  void* python_object = nullptr;
 };
 
 class Tensor {

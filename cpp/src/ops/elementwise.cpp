@@ -37,10 +37,19 @@ Tensor binary_kernel(const char* name, const Tensor& a, const Tensor& b, DType d
   return out;
 }
 
-// Arithmetic: both operands promoted to one dtype, which the result has too.
+// torch's result type: operands of the same kind (both 0-d, or both not) promote; a 0-d
+// operand (a Python number included) wins over a dimensioned one only by a higher category.
+DType result_type(const Tensor& a, const Tensor& b) {
+  if ((a.ndim() == 0) == (b.ndim() == 0)) return promote_types(a.dtype(), b.dtype());
+  const Tensor& zero_dim = a.ndim() == 0 ? a : b;
+  const Tensor& dimensioned = a.ndim() == 0 ? b : a;
+  return category(zero_dim.dtype()) > category(dimensioned.dtype()) ? zero_dim.dtype() : dimensioned.dtype();
+}
+
+// Arithmetic: both operands converted to their result type, which the result has too.
 template <class Op>
 Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, bool true_division = false) {
-  DType dtype = promote_types(a.dtype(), b.dtype());
+  DType dtype = result_type(a, b);
   if (dtype == DType::Bool) dtype = DType::Int64;
   if (true_division && !is_floating(dtype)) dtype = DType::Float32;
   return binary_kernel<Result::SameAsInputs>(name, a, b, dtype, op);
@@ -223,7 +232,7 @@ Tensor rpow(const Tensor& a, double scalar) { return pow_recorded(wrap_scalar(sc
 Tensor compare(const Tensor& a, const Tensor& b, Compare how) {
   static constexpr const char* names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
   const char* name = names[static_cast<int>(how)];
-  const DType dtype = promote_types(a.dtype(), b.dtype());
+  const DType dtype = result_type(a, b);
   switch (how) {
     case Compare::Eq: return binary_kernel<Result::Bool>(name, a, b, dtype, [](auto x, auto y) { return x == y; });
     case Compare::Ne: return binary_kernel<Result::Bool>(name, a, b, dtype, [](auto x, auto y) { return x != y; });
@@ -266,7 +275,7 @@ Tensor& add_(Tensor& a, const Tensor& b) {
   check_inplace("add_", a);
   TG_CHECK(broadcast_shapes(a.shape(), b.shape(), "add_") == a.shape(), "add_: output with shape ",
            a.shape().str(), " doesn't match the broadcast shape ", broadcast_shapes(a.shape(), b.shape(), "add_").str());
-  TG_CHECK(promote_types(a.dtype(), b.dtype()) == a.dtype(), "add_: result type ", dtype_name(b.dtype()),
+  TG_CHECK(category(b.dtype()) <= category(a.dtype()), "add_: result type ", dtype_name(b.dtype()),
            " can't be cast to the desired output type ", dtype_name(a.dtype()));
   const Tensor b_cast = to_dtype(b, a.dtype());
   dispatch_arithmetic(a.dtype(), "add_", [&](auto zero) {

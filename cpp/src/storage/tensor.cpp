@@ -17,7 +17,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
 int64_t Tensor::size(int64_t dim) const { return shape()[wrap_dim(dim, ndim(), "size")]; }
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
-  TG_CHECK_AS(TypeError, !requires_grad || is_floating(dtype()),
+  TG_CHECK(!requires_grad || is_floating(dtype()),
               "only Tensors of floating point dtype can require gradients, got ", dtype_name(dtype()));
   TG_CHECK(is_leaf() || requires_grad,
            "you can only change requires_grad flags of leaf variables. If you want to use a computed "

@@ -1,0 +1,312 @@
+// The Python Tensor type, written against the CPython API: the hot paths (operators,
+// comparisons, the attributes read in loops) go from the interpreter straight to C++.
+// Measured: through a pybind11 class, `x.ndim` cost 350 ns and `x * y` 1.2 us, most of it
+// in pybind11's type lookups and instance registry; here they cost what the op costs.
+#include "python_tensor.h"
+
+#include <structmember.h>
+
+#include <new>
+#include <type_traits>
+
+namespace tg::python {
+
+PyTypeObject* tensor_type = nullptr;
+
+void set_error_from_exception() {
+  try {
+    throw;
+  } catch (const TypeError& error) {
+    PyErr_SetString(PyExc_TypeError, error.what());
+  } catch (const MemoryError& error) {
+    PyErr_SetString(PyExc_MemoryError, error.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory");
+  } catch (const std::out_of_range& error) {
+    PyErr_SetString(PyExc_IndexError, error.what());
+  } catch (const std::invalid_argument& error) {
+    PyErr_SetString(PyExc_ValueError, error.what());
+  } catch (const std::logic_error& error) {
+    PyErr_SetString(PyExc_SystemError, error.what());  // a TG_ASSERT: an engine bug, not the user's
+  } catch (const std::exception& error) {
+    PyErr_SetString(PyExc_RuntimeError, error.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_SystemError, "tapegrad: unknown C++ exception");
+  }
+}
+
+// Runs `body` and turns a C++ exception into a Python error and `failed`.
+template <class Body>
+std::invoke_result_t<Body&> guarded(Body&& body, std::invoke_result_t<Body&> failed) {
+  try {
+    return body();
+  } catch (...) {
+    set_error_from_exception();
+    return failed;
+  }
+}
+
+PyObject* wrap(Tensor tensor) {
+  if (!tensor.defined()) Py_RETURN_NONE;
+  if (auto* existing = static_cast<PyObject*>(tensor.impl()->python_object)) {
+    Py_INCREF(existing);
+    return existing;
+  }
+  auto* self = reinterpret_cast<PyTensor*>(tensor_type->tp_alloc(tensor_type, 0));
+  if (!self) return nullptr;
+  new (&self->tensor) Tensor(std::move(tensor));
+  self->weakrefs = nullptr;
+  self->tensor.impl()->python_object = self;
+  return reinterpret_cast<PyObject*>(self);
+}
+
+Tensor operand(PyObject* other, const Tensor& like) {
+  if (is_tensor(other)) return unwrap(other);
+  if (PyFloat_Check(other)) return wrap_scalar(PyFloat_AS_DOUBLE(other), false, like);
+  if (PyBool_Check(other)) return wrap_scalar(other == Py_True, true, like);
+  if (PyLong_Check(other)) {
+    const double value = PyLong_AsDouble(other);
+    if (value == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw ValueError("value cannot be converted to a tensor element without overflow");
+    }
+    return wrap_scalar(value, true, like);
+  }
+  return Tensor();
+}
+
+namespace {
+
+void dealloc(PyObject* object) {
+  auto* self = reinterpret_cast<PyTensor*>(object);
+  if (self->weakrefs) PyObject_ClearWeakRefs(object);
+  if (self->tensor.defined()) self->tensor.impl()->python_object = nullptr;
+  self->tensor.~Tensor();
+  PyTypeObject* type = Py_TYPE(object);
+  type->tp_free(object);
+  Py_DECREF(type);
+}
+
+using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
+// For a number on the left of `-` and `**`, torch records its own ops (RsubBackward1, PowBackward2).
+using ReflectedScalarOp = Tensor (*)(const Tensor&, double);
+
+// A binary number slot: CPython calls it for `a op b` with either operand a tensor.
+template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr>
+PyObject* binary_slot(PyObject* a, PyObject* b) {
+  return guarded([&]() -> PyObject* {
+    if (is_tensor(a)) {
+      const Tensor other = operand(b, unwrap(a));
+      if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
+      return wrap(op(unwrap(a), other));
+    }
+    if constexpr (reflected_scalar != nullptr)
+      if (PyFloat_Check(a) || PyLong_Check(a)) return wrap(reflected_scalar(unwrap(b), PyFloat_AsDouble(a)));
+    const Tensor other = operand(a, unwrap(b));
+    if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
+    return wrap(op(other, unwrap(b)));
+  }, nullptr);
+}
+
+PyObject* power_slot(PyObject* a, PyObject* b, PyObject* modulo) {
+  if (modulo != Py_None) Py_RETURN_NOTIMPLEMENTED;
+  return binary_slot<pow, rpow>(a, b);
+}
+
+PyObject* negative_slot(PyObject* a) {
+  return guarded([&] { return wrap(neg(unwrap(a))); }, nullptr);
+}
+
+// One element as a double, for bool(), float() and int().
+bool one_element(PyObject* a, const char* what, double* value) {
+  return guarded([&] {
+    const Tensor& t = unwrap(a);
+    TG_CHECK(t.numel() == 1, what, " of Tensor with ", t.numel(), " values is ambiguous");
+    *value = t.item();
+    return true;
+  }, false);
+}
+
+int bool_slot(PyObject* a) {
+  double value;
+  return one_element(a, "Boolean value", &value) ? value != 0 : -1;
+}
+
+PyObject* float_slot(PyObject* a) {
+  double value;
+  return one_element(a, "float()", &value) ? PyFloat_FromDouble(value) : nullptr;
+}
+
+PyObject* int_slot(PyObject* a) {
+  double value;
+  return one_element(a, "int()", &value) ? PyLong_FromDouble(value) : nullptr;
+}
+
+PyObject* index_slot(PyObject* a) {
+  const Tensor& t = unwrap(a);
+  if (t.dtype() != DType::Int64 && t.dtype() != DType::Bool) {
+    PyErr_SetString(PyExc_TypeError, "only integer tensors of a single element can be converted to an index");
+    return nullptr;
+  }
+  return int_slot(a);
+}
+
+PyObject* richcompare(PyObject* a, PyObject* b, int how) {
+  static constexpr Compare by_python_op[] = {Compare::Lt, Compare::Le, Compare::Eq,
+                                             Compare::Ne, Compare::Gt, Compare::Ge};
+  return guarded([&]() -> PyObject* {
+    const Tensor other = operand(b, unwrap(a));
+    if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
+    return wrap(compare(unwrap(a), other, by_python_op[how]));
+  }, nullptr);
+}
+
+Py_hash_t hash(PyObject* a) { return _Py_HashPointer(a); }
+
+Py_ssize_t length(PyObject* a) {
+  const Tensor& t = unwrap(a);
+  if (t.ndim() == 0) {
+    PyErr_SetString(PyExc_TypeError, "len() of a 0-d tensor");
+    return -1;
+  }
+  return static_cast<Py_ssize_t>(t.shape()[0]);
+}
+
+// --- attributes read in loops ---
+
+PyObject* get_shape(PyObject* a, void*) {
+  const Shape& shape = unwrap(a).shape();
+  PyObject* tuple = PyTuple_New(shape.ndim());
+  if (!tuple) return nullptr;
+  for (int d = 0; d < shape.ndim(); ++d) PyTuple_SET_ITEM(tuple, d, PyLong_FromLongLong(shape[d]));
+  return tuple;
+}
+
+PyObject* get_ndim(PyObject* a, void*) { return PyLong_FromLong(unwrap(a).ndim()); }
+PyObject* get_requires_grad(PyObject* a, void*) { return PyBool_FromLong(unwrap(a).requires_grad()); }
+PyObject* get_is_leaf(PyObject* a, void*) { return PyBool_FromLong(unwrap(a).is_leaf()); }
+PyObject* get_grad(PyObject* a, void*) { return wrap(unwrap(a).grad()); }
+PyObject* get_data(PyObject* a, void*) {
+  return guarded([&] { return wrap(unwrap(a).detach()); }, nullptr);
+}
+
+int set_requires_grad(PyObject* a, PyObject* value, void*) {
+  if (!value || !PyBool_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "requires_grad must be a bool");
+    return -1;
+  }
+  return guarded([&] {
+    Tensor t = unwrap(a);
+    t.requires_grad_(value == Py_True);
+    return 0;
+  }, -1);
+}
+
+int set_grad(PyObject* a, PyObject* value, void*) {
+  return guarded([&] {
+    TensorImpl* self = unwrap(a).impl();
+    if (!value || value == Py_None) {
+      self->grad = nullptr;
+      return 0;
+    }
+    TG_CHECK_AS(TypeError, is_tensor(value), "assigned grad expected to be a Tensor or None but got grad of type ",
+                Py_TYPE(value)->tp_name);
+    const Tensor& grad = unwrap(value);
+    TG_CHECK(grad.shape() == self->shape && grad.dtype() == self->dtype,
+             "assigned grad has data of a different size or type: ", grad.shape().str(), " ",
+             dtype_name(grad.dtype()), " for a tensor of ", self->shape.str(), " ", dtype_name(self->dtype));
+    self->grad = grad.impl_ptr();
+    return 0;
+  }, -1);
+}
+
+PyGetSetDef getset[] = {
+    {"shape", get_shape, nullptr, "The sizes of the dims, as a tuple.", nullptr},
+    {"ndim", get_ndim, nullptr, "The number of dims.", nullptr},
+    {"requires_grad", get_requires_grad, set_requires_grad, "Whether backward computes a gradient for this tensor.", nullptr},
+    {"is_leaf", get_is_leaf, nullptr, "True unless the tensor is the result of a recorded op.", nullptr},
+    {"grad", get_grad, set_grad, "The gradient accumulated by backward (leaves and retain_grad), or None.", nullptr},
+    {"data", get_data, nullptr, "The tensor detached from the graph, sharing its buffer.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+// --- the buffer protocol, so numpy and memoryview read the buffer directly ---
+
+struct BufferLayout {
+  Py_ssize_t shape[Shape::kMaxDims];
+  Py_ssize_t strides[Shape::kMaxDims];
+};
+
+int get_buffer(PyObject* a, Py_buffer* view, int flags) {
+  const Tensor& t = unwrap(a);
+  static const char* formats[] = {"f", "d", "q", "?"};
+  auto* layout = new (std::nothrow) BufferLayout;
+  if (!layout) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  Py_ssize_t stride = static_cast<Py_ssize_t>(itemsize(t.dtype()));
+  for (int d = t.ndim(); d-- > 0;) {
+    layout->shape[d] = t.shape()[d];
+    layout->strides[d] = stride;
+    stride *= t.shape()[d];
+  }
+  view->obj = Py_NewRef(a);
+  view->buf = t.raw_data();
+  view->len = static_cast<Py_ssize_t>(t.numel() * itemsize(t.dtype()));
+  view->readonly = 0;
+  view->itemsize = static_cast<Py_ssize_t>(itemsize(t.dtype()));
+  view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(formats[static_cast<int>(t.dtype())]) : nullptr;
+  view->ndim = t.ndim();
+  view->shape = (flags & PyBUF_ND) ? layout->shape : nullptr;
+  view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? layout->strides : nullptr;
+  view->suboffsets = nullptr;
+  view->internal = layout;
+  return 0;
+}
+
+void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferLayout*>(view->internal); }
+
+PyType_Slot slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},
+    {Py_tp_doc, const_cast<char*>("A tensor: a shape, a dtype and a contiguous buffer, with autograd.")},
+    {Py_tp_getset, getset},
+    {Py_tp_richcompare, reinterpret_cast<void*>(richcompare)},
+    {Py_tp_hash, reinterpret_cast<void*>(hash)},
+    {Py_nb_add, reinterpret_cast<void*>(binary_slot<add>)},
+    {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<sub, rsub>)},
+    {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<mul>)},
+    {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<div>)},
+    {Py_nb_power, reinterpret_cast<void*>(power_slot)},
+    {Py_nb_negative, reinterpret_cast<void*>(negative_slot)},
+    {Py_nb_bool, reinterpret_cast<void*>(bool_slot)},
+    {Py_nb_float, reinterpret_cast<void*>(float_slot)},
+    {Py_nb_int, reinterpret_cast<void*>(int_slot)},
+    {Py_nb_index, reinterpret_cast<void*>(index_slot)},
+    {Py_mp_length, reinterpret_cast<void*>(length)},
+    {Py_bf_getbuffer, reinterpret_cast<void*>(get_buffer)},
+    {Py_bf_releasebuffer, reinterpret_cast<void*>(release_buffer)},
+    {0, nullptr},
+};
+
+PyMemberDef members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+}  // namespace
+
+bool add_tensor_type(PyObject* module) {
+  static PyType_Slot all_slots[sizeof(slots) / sizeof(slots[0]) + 1];
+  size_t n = 0;
+  for (; slots[n].slot != 0; ++n) all_slots[n] = slots[n];
+  all_slots[n++] = {Py_tp_members, members};
+  all_slots[n] = {0, nullptr};
+  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT, all_slots};
+  tensor_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
+  if (!tensor_type) return false;
+  Py_INCREF(tensor_type);  // the module's reference; tensor_type keeps its own for the process
+  return PyModule_AddObject(module, "Tensor", reinterpret_cast<PyObject*>(tensor_type)) == 0;
+}
+
+}  // namespace tg::python

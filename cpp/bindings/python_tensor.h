@@ -1,0 +1,36 @@
+// The Python Tensor type: a CPython object that holds a tg::Tensor. Operators reach C++
+// through the type's number slots, with no dispatcher in between.
+#pragma once
+
+#include <Python.h>
+
+#include "tapegrad/tapegrad.h"
+
+namespace tg::python {
+
+struct PyTensor {
+  PyObject_HEAD
+  Tensor tensor;
+  PyObject* weakrefs;
+};
+
+extern PyTypeObject* tensor_type;
+
+// Creates the type and adds it to `module` as Tensor; false with a Python error set on failure.
+bool add_tensor_type(PyObject* module);
+
+inline bool is_tensor(PyObject* object) { return Py_TYPE(object) == tensor_type; }
+inline const Tensor& unwrap(PyObject* object) { return reinterpret_cast<PyTensor*>(object)->tensor; }
+// A new reference to the object of `tensor` (the existing one if there is one); None for
+// an undefined tensor; null with a Python error set on failure.
+PyObject* wrap(Tensor tensor);
+
+// The other operand of a binary op: a tensor, or a Python number wrapped as torch wraps it
+// (keeping `like`'s dtype where it can). Undefined for anything else.
+Tensor operand(PyObject* other, const Tensor& like);
+
+// Sets the Python exception for the C++ exception being handled; the one place where C++
+// errors become Python errors (pybind11's translator calls it too).
+void set_error_from_exception();
+
+}  // namespace tg::python

@@ -1,0 +1,109 @@
+// Grad mode: NoGradGuard records nothing, guards nest and restore, and the mode is per
+// thread, so threads building their own graphs concurrently get single-thread results.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "../testing.h"
+
+namespace tg {
+namespace {
+
+using testing::leaf;
+using testing::values;
+
+TEST(GradMode, NoGradGuardRecordsNothing) {
+  Tensor x = leaf({1, 2}, Shape{2});
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(is_grad_enabled());
+    const Tensor y = x * x + 1.0;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_EQ(y.grad_fn(), nullptr);
+    EXPECT_TRUE(y.is_leaf());
+    EXPECT_EQ(values(y), (std::vector<double>{2, 5}));  // the value is still computed
+    EXPECT_EQ(x.impl()->grad_accumulator.lock(), nullptr);  // nothing points at x
+  }
+  EXPECT_TRUE(is_grad_enabled());
+  EXPECT_TRUE((x * x).requires_grad());
+}
+
+TEST(GradMode, GuardsNestAndRestoreThePreviousMode) {
+  {
+    NoGradGuard no_grad;
+    {
+      GradModeGuard enabled(true);
+      EXPECT_TRUE(is_grad_enabled());
+      EXPECT_TRUE((leaf({1}, Shape{1}) * 2.0).requires_grad());
+    }
+    EXPECT_FALSE(is_grad_enabled());
+  }
+  EXPECT_TRUE(is_grad_enabled());
+}
+
+TEST(GradMode, BackwardWorksUnderNoGradAndRecordsNothingNew) {
+  Tensor x = leaf({1, 2}, Shape{2});
+  const Tensor y = sum(x * x);
+  NoGradGuard no_grad;
+  y.backward();
+  EXPECT_EQ(values(x.grad()), (std::vector<double>{2, 4}));
+  EXPECT_FALSE(x.grad().requires_grad());
+}
+
+TEST(GradMode, IsPerThreadAndOnByDefault) {
+  NoGradGuard no_grad;  // on this thread only
+  bool enabled_there = false, recorded_there = false;
+  std::thread other([&] {
+    enabled_there = is_grad_enabled();
+    recorded_there = (leaf({1}, Shape{1}) * 2.0).requires_grad();
+  });
+  other.join();
+  EXPECT_TRUE(enabled_there);
+  EXPECT_TRUE(recorded_there);
+  EXPECT_FALSE(is_grad_enabled());
+}
+
+// A small training-like graph: fan-out, broadcasting, every binary op, a reduction, a dot.
+// Returns the loss followed by the gradients of both leaves.
+std::vector<double> graph_and_gradients(uint64_t seed) {
+  Tensor x = leaf(testing::draw(12, testing::Domain::Positive, seed), Shape{3, 4}, DType::Float64);
+  Tensor w = leaf(testing::draw(4, testing::Domain::Nonzero, seed + 1000), Shape{4}, DType::Float64);
+  Tensor h = x * w + 0.5;
+  h = h * h / (x + 1.0) - pow(x, w);
+  const Tensor flat = reshape(h, {-1});
+  const Tensor loss = sum(h) + dot(flat, flat) * 0.25 + mean(x * w) + norm(h);
+  loss.backward();
+  std::vector<double> result{loss.item()};
+  for (const Tensor& grad : {x.grad(), w.grad()})
+    for (double value : values(grad)) result.push_back(value);
+  return result;
+}
+
+TEST(GradMode, ThreadsBuildingTheirOwnGraphsGetSingleThreadResults) {
+  constexpr int kThreads = 4, kRounds = 200;
+  std::vector<std::vector<double>> expected;
+  for (int t = 0; t < kThreads; ++t) expected.push_back(graph_and_gradients(t));
+
+  std::atomic<bool> go{false};
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();  // start together, to overlap
+      for (int round = 0; round < kRounds; ++round) {
+        // Odd threads flip their own grad mode in between: it must not leak to the others.
+        if (t % 2 == 1) {
+          NoGradGuard no_grad;
+          if ((leaf({1}, Shape{1}) * 2.0).requires_grad()) ++mismatches[t];
+        }
+        if (graph_and_gradients(t) != expected[t]) ++mismatches[t];  // bit for bit
+      }
+    });
+  go = true;
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace tg

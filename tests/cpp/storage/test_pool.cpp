@@ -1,0 +1,82 @@
+// The caching buffer pool: freed buffers are reused by size class, every buffer is
+// 64-byte aligned, and a steady-state training step asks the system for no memory.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "../testing.h"
+
+namespace tg {
+namespace {
+
+// A request size no other test in this process uses, so its size class starts empty.
+constexpr size_t kOddSize = 3000;
+
+TEST(Pool, AFreedBufferServesTheNextRequestOfItsSizeClass) {
+  empty_pool();
+  void* first_data = nullptr;
+  const PoolStats before = pool_stats();
+  {
+    const auto storage = Storage::allocate(kOddSize);
+    first_data = storage->data();
+  }
+  const PoolStats freed = pool_stats();
+  EXPECT_EQ(freed.os_allocations, before.os_allocations + 1);
+  EXPECT_GE(freed.cached_bytes, before.cached_bytes + kOddSize);
+
+  // A slightly smaller request falls in the same class (four classes per power of two).
+  const auto again = Storage::allocate(kOddSize - 100);
+  const PoolStats reused = pool_stats();
+  EXPECT_EQ(again->data(), first_data);
+  EXPECT_EQ(reused.os_allocations, freed.os_allocations);
+  EXPECT_EQ(reused.reuses, freed.reuses + 1);
+  EXPECT_EQ(reused.cached_bytes, before.cached_bytes);
+}
+
+TEST(Pool, EmptyPoolReturnsCachedBuffersToTheSystem) {
+  { const auto storage = Storage::allocate(kOddSize); }
+  EXPECT_GT(pool_stats().cached_bytes, 0u);
+  empty_pool();
+  EXPECT_EQ(pool_stats().cached_bytes, 0u);
+  const PoolStats before = pool_stats();
+  const auto storage = Storage::allocate(kOddSize);
+  EXPECT_EQ(pool_stats().os_allocations, before.os_allocations + 1);
+  EXPECT_EQ(pool_stats().reuses, before.reuses);
+}
+
+TEST(Pool, BuffersAre64ByteAlignedAndWasteAtMostAQuarter) {
+  for (size_t nbytes : {size_t(0), size_t(1), size_t(63), size_t(64), size_t(65), size_t(1000), size_t(1024),
+                        size_t(1025), size_t(4097), size_t(100000), size_t(1) << 22}) {
+    const auto storage = Storage::allocate(nbytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(storage->data()) % 64, 0u) << nbytes << " bytes";
+    EXPECT_GE(storage->nbytes(), nbytes);
+    if (nbytes > 1024) EXPECT_LE(storage->nbytes(), nbytes + nbytes / 4) << nbytes << " bytes";
+  }
+}
+
+TEST(Pool, TensorsOfEveryDtypeAreAligned) {
+  for (DType dtype : {DType::Float32, DType::Float64, DType::Int64, DType::Bool}) {
+    const Tensor t = Tensor::empty(Shape{3, 7}, dtype);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % 64, 0u) << dtype_name(dtype);
+  }
+}
+
+TEST(Pool, ASteadyStateTrainingStepAllocatesNoBuffers) {
+  Tensor x = testing::leaf(testing::draw(1000, testing::Domain::Real, 1), Shape{1000});
+  Tensor w = testing::leaf(testing::draw(1000, testing::Domain::Real, 2), Shape{1000});
+  const auto step = [&] {
+    Tensor h = x * w + 0.5;
+    sum(h * h).backward();
+    Tensor x_grad = x.grad(), w_grad = w.grad();
+    zero_(x_grad);
+    zero_(w_grad);
+  };
+  step();
+  step();  // the second step fills the free lists the first one left short
+  const uint64_t os_allocations = pool_stats().os_allocations;
+  for (int i = 0; i < 10; ++i) step();
+  EXPECT_EQ(pool_stats().os_allocations, os_allocations);
+}
+
+}  // namespace
+}  // namespace tg
