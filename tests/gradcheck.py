@@ -105,6 +105,7 @@ def _run_tapegrad(fn_tg, arrays, dtypes, weights_fn, name):
     (output tensor, its values, leaves)."""
     leaves = [tg.tensor(a.astype(d), requires_grad=True) for a, d in zip(arrays, dtypes)]
     out = fn_tg(*leaves)
+    assert isinstance(out, type(leaves[0])), f"{name}: result is a {type(out).__name__}, not a tapegrad tensor"
     assert out.requires_grad, f"{name}: the result of an op on leaves requiring grad must require grad"
     assert out.grad_fn is not None, f"{name}: the result of an op on leaves requiring grad needs a grad_fn"
     out_values = to_numpy(out)

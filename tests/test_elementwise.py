@@ -113,6 +113,26 @@ def test_scalar_and_unary_match_torch(fn, domain, shape, dtype, request):
     check_op_torch(fn, fn, [shape], dtype, domains=domain, name=request.node.callspec.id)
 
 
+# Graphs of several operands where one gradient feeds several nodes: a backward rule that
+# wrote into the gradient it received would corrupt its siblings'.
+MULTI_INPUT_CASES = [
+    ("a * c + b", lambda a, b, c: a * c + b, ("real", "real", "real"), [(2, 3), (3,), (2, 1)]),
+    ("(a + b) * (a - b)", lambda a, b, c: (a + b) * (a - b) + c, ("real", "real", "real"), [(3,), (2, 3), ()]),
+    ("a * b + a / c - b ** 2", lambda a, b, c: a * b + a / c - b ** 2, ("real", "real", "nonzero"), [(4,), (4,), (1,)]),
+    ("(a - b) / (c * c + 1) * a", lambda a, b, c: (a - b) / (c * c + 1) * a, ("real", "real", "real"), [(2, 1, 3), (3,), (2, 1)]),
+    ("c ** a + -b * c", lambda a, b, c: c ** a + -b * c, ("real", "real", "positive"), [(3,), (3,), (3,)]),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize(
+    "fn, domains, shapes",
+    [pytest.param(fn, domains, shapes, id=text) for text, fn, domains, shapes in MULTI_INPUT_CASES],
+)
+def test_multi_input_graphs(fn, domains, shapes, dtype, request):
+    check_op(fn, fn, shapes, dtype, domains=domains, name=request.node.callspec.id)
+
+
 MIXED_SHAPES = [
     pytest.param([(3,), (3,)], id="same"),
     pytest.param([(3, 1), (4,)], id="broadcast"),

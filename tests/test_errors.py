@@ -127,3 +127,32 @@ def test_ragged_nested_list_raises():
 def test_only_float_tensors_can_require_grad(make):
     with pytest.raises(RuntimeError):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, error",
+    [
+        pytest.param(lambda: tg.zeros(-1), RuntimeError, id="zeros(-1)"),
+        pytest.param(lambda: tg.ones(2, -3), RuntimeError, id="ones(2, -3)"),
+        pytest.param(lambda: tg.randn(-1), RuntimeError, id="randn(-1)"),
+        pytest.param(lambda: tg.zeros(2.5), TypeError, id="zeros(2.5)"),
+        pytest.param(lambda: tg.tensor("abc"), TypeError, id="tensor(str)"),
+        pytest.param(lambda: tg.from_numpy([1.0, 2.0]), TypeError, id="from_numpy(list)"),
+    ],
+)
+def test_bad_constructor_arguments(make, error):
+    with pytest.raises(error):
+        make()
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -(2 ** 63) - 1, [1, 2 ** 64]], ids=["2**63", "-2**63-1", "list-with-2**64"])
+def test_integer_out_of_int64_range_is_a_value_error(value):
+    """torch raises an overflow ValueError; the message must not be a binding-layer cast error."""
+    with pytest.raises((ValueError, OverflowError)) as caught:
+        tg.tensor(value)
+    assert "pybind11" not in str(caught.value).lower()
+
+
+def test_bool_of_empty_tensor_raises():
+    with pytest.raises(RuntimeError):
+        bool(tg.tensor([]))

@@ -1,11 +1,13 @@
 """numpy interop: from_numpy and numpy() share memory both ways and keep their buffer alive,
 np.asarray works, numpy() refuses tensors that require grad, tg.tensor copies."""
 import gc
+import operator
 
 import numpy as np
 import pytest
 
 import tapegrad as tg
+from gradcheck import check_op
 
 FLOAT_NUMPY_DTYPES = [np.float32, np.float64]
 
@@ -89,6 +91,12 @@ def test_numpy_on_a_tensor_requiring_grad_raises():
         (x * 2).numpy()
 
 
+def test_asarray_of_a_tensor_requiring_grad_raises():
+    """As torch: np.asarray goes through numpy(), so the graph is never dropped silently."""
+    with pytest.raises(RuntimeError):
+        np.asarray(tg.ones(3, requires_grad=True))
+
+
 def test_numpy_of_detached_tensor_shares_memory():
     x = tg.ones(3, requires_grad=True)
     n = x.detach().numpy()
@@ -131,3 +139,40 @@ def test_tensor_from_numpy_array_copies_and_keeps_float64():
     assert t.dtype == tg.float64
     a[0] = -1.0
     np.testing.assert_array_equal(t.numpy(), [1.0, 2.0])
+
+
+NUMPY_SCALARS = [
+    pytest.param(np.float64(2.0), id="np.float64"),
+    pytest.param(np.float32(2.0), id="np.float32"),
+    pytest.param(np.int64(2), id="np.int64"),
+]
+SCALAR_OPS = [
+    pytest.param(operator.add, "real", id="+"),
+    pytest.param(operator.sub, "real", id="-"),
+    pytest.param(operator.mul, "real", id="*"),
+    pytest.param(operator.truediv, "nonzero", id="/"),
+    pytest.param(operator.pow, "positive", id="**"),
+]
+
+
+@pytest.mark.parametrize("side", ["scalar-left", "scalar-right"])
+@pytest.mark.parametrize("op, domain", SCALAR_OPS)
+@pytest.mark.parametrize("scalar", NUMPY_SCALARS)
+def test_numpy_scalar_operand_acts_like_a_python_scalar(scalar, op, domain, side):
+    """As in torch: the result is a tapegrad tensor in the tensor's dtype, on the graph;
+    numpy must not take the op over and return an ndarray."""
+    number = scalar.item()
+    if side == "scalar-left":
+        fn_tg, fn_np = (lambda x: op(scalar, x)), (lambda x: op(number, x))
+    else:
+        fn_tg, fn_np = (lambda x: op(x, scalar)), (lambda x: op(x, number))
+    check_op(fn_tg, fn_np, [(3,)], "float32", domains=domain, name=f"{side} {type(scalar).__name__} {op.__name__}")
+
+
+@pytest.mark.parametrize("scalar", NUMPY_SCALARS)
+def test_numpy_scalar_compared_with_tensor_gives_bool_tensor(scalar):
+    x = tg.tensor([1.0, 2.0, 3.0])
+    for result in (scalar < x, x < scalar, scalar == x):
+        assert isinstance(result, type(x)), f"got a {type(result).__name__}"
+        assert result.dtype == tg.bool
+    np.testing.assert_array_equal(np.asarray(scalar < x), [False, False, True])

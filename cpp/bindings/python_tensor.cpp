@@ -72,6 +72,20 @@ Tensor operand(PyObject* other, const Tensor& like) {
     }
     return wrap_scalar(value, true, like);
   }
+  // numpy's scalars (np.float32, np.int64, ...): integers by __index__, reals by __float__.
+  if (PyIndex_Check(other) && !PySequence_Check(other)) {
+    const Py_ssize_t value = PyNumber_AsSsize_t(other, PyExc_OverflowError);
+    if (value == -1 && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw ValueError("value cannot be converted to a tensor element without overflow");
+    }
+    return wrap_scalar(static_cast<double>(value), true, like);
+  }
+  if (Py_TYPE(other)->tp_as_number && Py_TYPE(other)->tp_as_number->nb_float && !PySequence_Check(other)) {
+    const double value = PyFloat_AsDouble(other);
+    if (value == -1.0 && PyErr_Occurred()) return Tensor();
+    return wrap_scalar(value, false, like);
+  }
   return Tensor();
 }
 
@@ -239,6 +253,11 @@ struct BufferLayout {
 
 int get_buffer(PyObject* a, Py_buffer* view, int flags) {
   const Tensor& t = unwrap(a);
+  if (t.requires_grad()) {  // as numpy() does
+    PyErr_SetString(PyExc_RuntimeError,
+                    "Can't export the buffer of a Tensor that requires grad. Use tensor.detach() instead.");
+    return -1;
+  }
   static const char* formats[] = {"f", "d", "q", "?"};
   auto* layout = new (std::nothrow) BufferLayout;
   if (!layout) {

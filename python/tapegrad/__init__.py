@@ -1,30 +1,14 @@
 """tapegrad: reverse-mode automatic differentiation with a C++ tape and a PyTorch-style API."""
 
-from . import autograd
-from ._core import (
-    Tensor,
-    add,
-    arange,
-    div,
-    dot,
-    dtype,
-    from_numpy,
-    is_grad_enabled,
-    manual_seed,
-    mean,
-    mul,
-    neg,
-    norm,
-    ones,
-    pow,
-    randn,
-    sub,
-    sum,
-    tensor,
-    zeros,
-)
-from ._grad_mode import enable_grad, no_grad, set_grad_enabled
-from ._tensor_str import tensor_repr as _tensor_repr
+from . import _core
+from ._core import Tensor, dtype
+
+# Every public function of the core is tapegrad's own: tg.add, tg.dot, tg.zeros, ...
+globals().update({name: value for name, value in vars(_core).items() if not name.startswith("_")})
+
+from . import autograd  # noqa: E402
+from ._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: E402
+from ._tensor_str import tensor_repr as _tensor_repr  # noqa: E402
 
 float32 = dtype.float32
 float64 = dtype.float64
@@ -47,12 +31,7 @@ def _repr(self):
 
 Tensor.__repr__ = _repr
 Tensor.__str__ = _repr
+Tensor.__module__ = "tapegrad"
+Tensor.__array_priority__ = 1000  # numpy defers `np.float64(2) * t` to the tensor, as for torch
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "Tensor", "add", "arange", "autograd", "bool", "div", "dot", "double", "dtype", "enable_grad",
-    "float", "float32", "float64", "from_numpy", "int64", "is_grad_enabled", "long", "manual_seed",
-    "mean", "mul", "neg", "no_grad", "norm", "ones", "pow", "randn", "set_grad_enabled", "sub", "sum",
-    "tensor", "zeros",
-]

@@ -98,7 +98,7 @@ def where_the_time_goes(ops=200, repeats=200):
     print(f"  forward, tape off (no_grad): {no_tape:6.0f} ns   (the Python call and the kernel)")
     print(f"  forward, tape on:            {forward:6.0f} ns   (+ recording the node)")
     print(f"  forward + backward:          {both:6.0f} ns   (+ replaying it in reverse)")
-    stats = tg._core.pool_stats()
+    stats = tg._core._pool_stats()
     print(f"buffers: {stats['os_allocations']} from the system, {stats['reuses']} reused from the pool")
     print("python bench/compare.py puts these next to PyTorch's.")
 

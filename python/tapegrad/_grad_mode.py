@@ -11,18 +11,18 @@ class set_grad_enabled:
     def __init__(self, mode: bool):
         self.previous = _core.is_grad_enabled()
         self.mode = mode
-        _core.set_grad_enabled(mode)
+        _core._set_grad_enabled(mode)
 
     def __enter__(self):
         return None
 
     def __exit__(self, *exc_info):
-        _core.set_grad_enabled(self.previous)
+        _core._set_grad_enabled(self.previous)
         return False
 
     def __call__(self, function):
         mode = self.mode
-        _core.set_grad_enabled(self.previous)  # decorating must not change the mode now
+        _core._set_grad_enabled(self.previous)  # decorating must not change the mode now
 
         @functools.wraps(function)
         def with_grad_mode(*args, **kwargs):
@@ -39,10 +39,10 @@ class _GradModeContext:
 
     def __enter__(self):
         self.previous = _core.is_grad_enabled()
-        _core.set_grad_enabled(self.mode)
+        _core._set_grad_enabled(self.mode)
 
     def __exit__(self, *exc_info):
-        _core.set_grad_enabled(self.previous)
+        _core._set_grad_enabled(self.previous)
         return False
 
     def __call__(self, function):

@@ -1,0 +1,115 @@
+// Binding of the tensor factories: tensor, from_numpy, arange, zeros, ones, randn, ...
+#include "bindings.h"
+
+namespace tg::python {
+namespace {
+
+// Sizes given as ints (zeros(2, 3)), as one sequence (zeros((2, 3))), or as size=.
+Shape parse_size(const py::args& args, const py::kwargs& kwargs, const char* op) {
+  py::object sizes = args;
+  if (kwargs.contains("size")) {
+    TG_CHECK_AS(tg::TypeError, args.empty(), op, "(): size given both positionally and as size=");
+    sizes = kwargs["size"];
+  } else if (args.size() == 1 && py::isinstance<py::sequence>(args[0])) {
+    sizes = args[0];
+  }
+  Shape shape;
+  if (!py::isinstance<py::sequence>(sizes)) sizes = py::make_tuple(sizes);
+  for (py::handle size : sizes) {
+    TG_CHECK_AS(tg::TypeError, PyIndex_Check(size.ptr()) && !PyBool_Check(size.ptr()), op,
+                "(): size must be a tuple of ints, but got an element of type ",
+                py::str(py::type::of(size)).cast<std::string>());
+    const int64_t dim = size.cast<int64_t>();
+    TG_CHECK(dim >= 0, op, "(): Trying to create tensor with negative dimension ", dim, ": ",
+             py::str(sizes).cast<std::string>());
+    shape.push_back(dim);
+  }
+  return shape;
+}
+
+std::optional<DType> dtype_kwarg(const py::kwargs& kwargs) {
+  if (!kwargs.contains("dtype") || kwargs["dtype"].is_none()) return std::nullopt;
+  return kwargs["dtype"].cast<DType>();
+}
+
+bool requires_grad_kwarg(const py::kwargs& kwargs) {
+  return kwargs.contains("requires_grad") && kwargs["requires_grad"].cast<bool>();
+}
+
+// Applies the keywords every factory takes, and rejects any other.
+Tensor finish_factory(Tensor tensor, const py::kwargs& kwargs, const char* op) {
+  for (auto item : kwargs) {
+    const std::string key = item.first.cast<std::string>();
+    TG_CHECK_AS(tg::TypeError, key == "dtype" || key == "requires_grad" || key == "size", op,
+                "() got an unexpected keyword argument '", key, "'");
+  }
+  if (requires_grad_kwarg(kwargs)) tensor.requires_grad_(true);
+  return tensor;
+}
+
+template <Tensor (*make)(const Shape&, DType)>
+Tensor filled_factory(const char* op, const py::args& args, const py::kwargs& kwargs) {
+  return finish_factory(make(parse_size(args, kwargs, op), dtype_kwarg(kwargs).value_or(DType::Float32)), kwargs, op);
+}
+
+// tg.tensor(data): a copy of a tensor, a number, or anything numpy can make an array of.
+// Python floats become float32 and ints int64, as in torch; a numpy array keeps its dtype.
+Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
+  if (is_tensor(data)) return tg::clone(tg::to_dtype(data.cast<Tensor>().detach(), dtype.value_or(data.cast<Tensor>().dtype())));
+  PyObject* object = data.ptr();
+  if (PyFloat_Check(object)) return tg::scalar_tensor(PyFloat_AS_DOUBLE(object), dtype.value_or(DType::Float32));
+  if (PyBool_Check(object)) return tg::scalar_tensor(object == Py_True, dtype.value_or(DType::Bool));
+  if (PyLong_Check(object)) return tg::scalar_tensor(data.cast<int64_t>(), dtype.value_or(DType::Int64));
+  TG_CHECK_AS(tg::TypeError, !PyUnicode_Check(object) && !PyBytes_Check(object),
+              "tensor(): new(): invalid data type '", py::str(py::type::of(data)).cast<std::string>(), "'");
+  const bool from_array = py::isinstance<py::array>(data);
+  py::array array;
+  try {
+    array = py::module_::import("numpy").attr("asarray")(data);
+  } catch (py::error_already_set& error) {
+    throw tg::ValueError(tg::detail::concat("tensor(): could not build a tensor from the data: ", error.what()));
+  }
+  const std::optional<DType> inferred = dtype_of_numpy(array.dtype());
+  TG_CHECK_AS(tg::TypeError, inferred, "tensor(): can't convert data of numpy dtype ",
+              py::str(array.dtype()).cast<std::string>(), " to a tensor; expected numbers or bools");
+  DType target = dtype.value_or(*inferred);
+  if (!dtype && !from_array && target == DType::Float64) target = DType::Float32;  // Python floats
+  const Tensor source = from_numpy(array.attr("astype")(numpy_dtype(*inferred), py::arg("order") = "C"));
+  return tg::clone(tg::to_dtype(source, target));
+}
+
+Tensor arange(py::args args, const py::kwargs& kwargs) {
+  TG_CHECK_AS(tg::TypeError, args.size() >= 1 && args.size() <= 3, "arange() takes 1 to 3 positional arguments");
+  bool any_float = false;
+  double values[3] = {0, 0, 1};
+  for (size_t i = 0; i < args.size(); ++i) {
+    py::handle arg = args[i];
+    if (is_tensor(arg)) arg = item(arg.cast<Tensor>()).release();
+    TG_CHECK_AS(tg::TypeError, PyFloat_Check(arg.ptr()) || PyLong_Check(arg.ptr()),
+                "arange(): argument ", i, " must be a number, not ", py::str(py::type::of(arg)).cast<std::string>());
+    any_float |= PyFloat_Check(arg.ptr()) != 0;
+    values[i] = arg.cast<double>();
+  }
+  if (args.size() == 1) std::swap(values[0], values[1]);  // arange(end)
+  const DType dtype = dtype_kwarg(kwargs).value_or(any_float ? DType::Float32 : DType::Int64);
+  return finish_factory(tg::arange(values[0], values[1], values[2], dtype), kwargs, "arange");
+}
+
+}  // namespace
+
+void bind_factories(py::module_& m) {
+  // functions
+  m.def("tensor", [](py::handle data, std::optional<DType> dtype, bool requires_grad) {
+         Tensor t = tensor_from(data, dtype);
+         if (requires_grad) t.requires_grad_(true);
+         return t;
+       }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("from_numpy", &from_numpy, py::arg("array"));
+  m.def("arange", &arange);
+  m.def("zeros", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::zeros>("zeros", args, kwargs); });
+  m.def("ones", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::ones>("ones", args, kwargs); });
+  m.def("randn", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::randn>("randn", args, kwargs); });
+  m.def("manual_seed", [](int64_t seed) { tg::manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
+}
+
+}  // namespace tg::python
