@@ -46,6 +46,23 @@ def test_dtypes_are_distinct():
             assert (a == b) == (i == j)
 
 
+LARGE_INT64 = [2 ** 53 + 1, 123456789012345678, 2 ** 63 - 1, -(2 ** 63)]
+
+
+@pytest.mark.parametrize("value", LARGE_INT64, ids=str)
+def test_int64_from_a_python_int_is_exact(value):
+    """Integers beyond 2**53 must not pass through a double."""
+    assert np.asarray(tg.tensor(value)) == value
+    assert np.asarray(tg.tensor([value]))[0] == value
+
+
+@pytest.mark.parametrize("value", LARGE_INT64, ids=str)
+def test_int64_item_is_exact(value):
+    t = tg.from_numpy(np.array([value], dtype=np.int64))
+    assert type(t.item()) is int
+    assert t.item() == value
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tensor_dtype_keyword_converts(dtype):
     t = tg.tensor([1, 2, 3], dtype=getattr(tg, dtype))

@@ -1,5 +1,5 @@
-// Elementwise ops: arithmetic with broadcasting and its backward rules, comparisons, and
-// the in-place writes. Each op's forward and backward sit together.
+// Elementwise ops: arithmetic with broadcasting and its backward rules, and comparisons.
+// Each op's forward and backward sit together.
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -53,14 +53,6 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
   if (dtype == DType::Bool) dtype = DType::Int64;
   if (true_division && !is_floating(dtype)) dtype = DType::Float32;
   return binary_kernel<Result::SameAsInputs>(name, a, b, dtype, op);
-}
-
-void check_inplace(const char* name, const Tensor& self) {
-  TG_CHECK(!(is_grad_enabled() && self.requires_grad() && self.is_leaf()), name,
-           ": a leaf Variable that requires grad is being used in an in-place operation.");
-  TG_CHECK(!(is_grad_enabled() && self.requires_grad()), name,
-           ": in-place operations on tensors that are part of a graph are not supported yet; "
-           "use the out-of-place form");
 }
 
 }  // namespace
@@ -260,31 +252,6 @@ bool any(const Tensor& a) {
       if (data[i]) return true;
     return false;
   });
-}
-
-// --- in-place ---
-
-Tensor& zero_(Tensor& a) {
-  check_inplace("zero_", a);
-  std::memset(a.raw_data(), 0, a.numel() * itemsize(a.dtype()));
-  a.storage()->bump_version();
-  return a;
-}
-
-Tensor& add_(Tensor& a, const Tensor& b) {
-  check_inplace("add_", a);
-  TG_CHECK(broadcast_shapes(a.shape(), b.shape(), "add_") == a.shape(), "add_: output with shape ",
-           a.shape().str(), " doesn't match the broadcast shape ", broadcast_shapes(a.shape(), b.shape(), "add_").str());
-  TG_CHECK(category(b.dtype()) <= category(a.dtype()), "add_: result type ", dtype_name(b.dtype()),
-           " can't be cast to the desired output type ", dtype_name(a.dtype()));
-  const Tensor b_cast = to_dtype(b, a.dtype());
-  dispatch_arithmetic(a.dtype(), "add_", [&](auto zero) {
-    using T = decltype(zero);
-    loops::map(a.data<T>(), a.shape(), [](T x, T y) { return x + y; }, Input<T>{a.data<T>(), a.shape()},
-               Input<T>{b_cast.data<T>(), b.shape()});
-  });
-  a.storage()->bump_version();
-  return a;
 }
 
 }  // namespace tg
