@@ -6,9 +6,10 @@ ones; this script never changes them, it only reports which OpenBLAS core ran):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py
 
 (tapegrad must be importable: installed, or PYTHONPATH=python from the repository root.)
-Options: --threads N (every backend; default 1), --repeats R, --quick (small sizes and few
-repeats, a smoke test for CI: 256K elements, 128 and 256 matmuls), --only NAME (repeatable or comma-separated; a family name such
-as `matmul` picks all its sizes), --json PATH.
+
+Options: --threads N (every backend; default 1), --repeats R, --quick (a smoke test for CI:
+3 repeats, 256K elements, 128 and 256 matmuls), --only NAME (repeatable or comma-separated;
+a family name such as `matmul` picks all its sizes), --json PATH, --clock cpu|wall.
 
 Workloads (unit; limit):
 - seed: `x = arange(4.0)`, `2*dot(x, x).backward()`, `x.grad.zero_()`, `x.sum().backward()`
@@ -36,6 +37,10 @@ How it measures:
   times one batch per row in turn: tapegrad, torch, numpy, then the workload's limit probe,
   so machine noise hits all of them alike. Tables show medians; "spread" is the
   interquartile range as a fraction of the median.
+- A step's time is this process's CPU time when every backend runs one thread (the default):
+  on an idle machine it equals the wall-clock time, and on a busy one it leaves out the time
+  other processes take the core. With more threads it is the wall clock (`--clock` chooses).
+  Both are saved in the JSON; cache and memory-bandwidth contention still show in either.
 - "time / torch" is a ratio of median times per step: below 1 means faster than PyTorch.
 - Limits are measured in the same rounds: streaming copy bandwidth (np.copyto of 64 MB,
   bytes read + written per second) for elementwise, numpy's sgemm at the same size for
@@ -645,6 +650,7 @@ def environment(backends: list[Backend], threads_how: list[str], args) -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "unset"),
         "mode": f"{'quick' if args.quick else 'full'}, {args.repeats} repeats",
+        "clock": "process CPU time" if args.clock == "cpu" else "wall clock",
     }
 
 
@@ -694,10 +700,8 @@ class Row:
     step: Step
     figure: Callable[[float], float]
     batch: int = 1
-    seconds: list[float] = field(default_factory=list)
-
-    def median(self) -> float:
-        return statistics.median(self.seconds)
+    wall: list[float] = field(default_factory=list)  # seconds per step, one per round
+    cpu: list[float] = field(default_factory=list)  # the same in this process's CPU time
 
 
 def calibrate(row: Row, warmup_seconds: float, batch_seconds: float) -> None:
@@ -713,10 +717,11 @@ def time_interleaved(rows: list[Row], repeats: int) -> None:
     for _ in range(repeats):
         for row in rows:
             step, batch = row.step, row.batch
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(batch):
                 step(ignore)
-            row.seconds.append((time.perf_counter() - start) / batch)
+            row.cpu.append((time.process_time() - cpu) / batch)
+            row.wall.append((time.perf_counter() - wall) / batch)
 
 
 def run_workload(workload: Workload, backends: list[Backend], args) -> dict:
@@ -756,13 +761,14 @@ def run_workload(workload: Workload, backends: list[Backend], args) -> dict:
         calibrate(row, warmup, batch_seconds)
     gc.collect()
     time_interleaved(rows, args.repeats)
-    torch_median = next((row.median() for row in rows if row.name == "torch"), None)
+    medians = {row.name: statistics.median(getattr(row, args.clock)) for row in rows}
+    torch_median = medians.get("torch")
+    limit_figure = rows[-1].figure(medians[rows[-1].name]) if workload.limit else None
     backend_names = {backend.name for backend in backends}
-    limit_figure = rows[-1].figure(rows[-1].median()) if workload.limit is not None else None
     record["rows"] = {}
     for row in rows:
-        median = row.median()
-        quartiles = statistics.quantiles(row.seconds, n=4) if len(row.seconds) > 1 else None
+        seconds, median = getattr(row, args.clock), medians[row.name]
+        quartiles = statistics.quantiles(seconds, n=4) if len(seconds) > 1 else None
         record["rows"][row.name] = {
             "median_seconds": median,
             "figure": row.figure(median),
@@ -771,7 +777,8 @@ def run_workload(workload: Workload, backends: list[Backend], args) -> dict:
             "of_limit": row.figure(median) / limit_figure if limit_figure else None,
             "spread": (quartiles[2] - quartiles[0]) / median if quartiles else None,
             "batch": row.batch,
-            "seconds": row.seconds,
+            "wall_seconds": row.wall,
+            "cpu_seconds": row.cpu,
         }
     return record
 
@@ -921,12 +928,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="workloads or families to run (repeatable, comma-separated)")
     parser.add_argument("--json", metavar="PATH", help="save the results as JSON")
+    parser.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto",
+                        help="what a step's time is: this process's CPU time or the wall "
+                             "clock (auto: cpu with one thread, else wall)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 11
     if args.repeats < 1 or args.threads < 1:
         parser.error("--repeats and --threads must be at least 1")
+    if args.clock == "auto":
+        args.clock = "cpu" if args.threads == 1 else "wall"
     return args
 
 
@@ -947,6 +959,8 @@ def main(argv: list[str]) -> int:
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args)))
         return 0
+    by_name = {workload.name: workload for workload in workloads(args.quick)}
+    names = selected([*by_name, "memory"], args.only)
     try:
         backends = load_backends(["tapegrad", "torch", "numpy"])
     except ImportError as error:
@@ -960,9 +974,8 @@ def main(argv: list[str]) -> int:
     if env["OPENBLAS_CORETYPE"] != "unset" or env["OPENBLAS_L2_SIZE"] != "unset":
         print("  warning: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set; benchmark runs should be "
               "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py`")
-    by_name = {workload.name: workload for workload in workloads(args.quick)}
     results = {}
-    for name in selected([*by_name, "memory"], args.only):
+    for name in names:
         gc.collect()
         if name == "memory":
             results[name] = run_memory(backends, args)

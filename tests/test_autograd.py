@@ -358,3 +358,74 @@ def test_dropping_a_long_chain_does_not_crash(when):
         print("dropped")
     """)
     assert stdout.strip() == "dropped"
+
+
+def test_independent_graphs_backpropagated_from_several_threads():
+    """backward() may release the GIL: graphs that share nothing must not disturb each other."""
+    run_in_subprocess("""
+        import threading
+        import numpy as np
+        import tapegrad as tg
+
+        results = {}
+
+        def train(seed):
+            values = np.random.default_rng(seed).standard_normal(1000)
+            x = tg.tensor(values, requires_grad=True)
+            for _ in range(500):
+                ((x * x) * 0.5).sum().backward()  # adds x each time
+            results[seed] = (x.grad.numpy().copy(), values * 500)
+
+        threads = [threading.Thread(target=train, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(results) == 4
+        for seed, (grad, expected) in results.items():
+            np.testing.assert_allclose(grad, expected, rtol=1e-5, err_msg=f"thread {seed}")
+    """)
+
+
+def test_backward_from_several_threads_into_a_shared_leaf_loses_nothing():
+    """As in torch, concurrent backward calls each add their whole contribution to the
+    shared leaf's .grad: 4 threads x 100 calls of 1 each must give exactly 400."""
+    run_in_subprocess("""
+        import threading
+        import numpy as np
+        import tapegrad as tg
+
+        x = tg.ones(100_000, requires_grad=True)
+
+        def accumulate():
+            for _ in range(100):
+                (x * 1.0).sum().backward()
+
+        threads = [threading.Thread(target=accumulate) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        grad = x.grad.numpy()
+        assert (grad == 400).all(), f"lost updates: .grad ranges from {grad.min()} to {grad.max()}, expected 400"
+    """)
+
+
+def test_zero_on_a_leaf_requiring_grad_raises_outside_no_grad():
+    x = tg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        x.zero_()
+    with tg.no_grad():
+        x.zero_()
+    np.testing.assert_array_equal(to_numpy(x), np.zeros(3))
+    assert x.requires_grad
+
+
+def test_zeroing_a_saved_tensor_through_detach_makes_backward_raise():
+    """detach() shares storage, so zeroing it changes what x * x saved: backward must refuse
+    rather than return a wrong gradient."""
+    x = tg.ones(3, requires_grad=True)
+    y = x * x
+    x.detach().zero_()
+    with pytest.raises(RuntimeError):
+        y.sum().backward()

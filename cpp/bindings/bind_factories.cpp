@@ -59,7 +59,13 @@ Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
   PyObject* object = data.ptr();
   if (PyFloat_Check(object)) return tg::scalar_tensor(PyFloat_AS_DOUBLE(object), dtype.value_or(DType::Float32));
   if (PyBool_Check(object)) return tg::scalar_tensor(object == Py_True, dtype.value_or(DType::Bool));
-  if (PyLong_Check(object)) return tg::scalar_tensor(data.cast<int64_t>(), dtype.value_or(DType::Int64));
+  if (PyLong_Check(object)) {
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(object, &overflow);
+    TG_CHECK_AS(tg::ValueError, overflow == 0, "tensor(): Overflow when unpacking long: ",
+                py::str(data).cast<std::string>(), " does not fit in int64");
+    return tg::to_dtype(tg::from_values<int64_t>({value}, Shape{}, DType::Int64), dtype.value_or(DType::Int64));
+  }
   TG_CHECK_AS(tg::TypeError, !PyUnicode_Check(object) && !PyBytes_Check(object),
               "tensor(): new(): invalid data type '", py::str(py::type::of(data)).cast<std::string>(), "'");
   const bool from_array = py::isinstance<py::array>(data);
@@ -68,6 +74,23 @@ Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
     array = py::module_::import("numpy").attr("asarray")(data);
   } catch (py::error_already_set& error) {
     throw tg::ValueError(tg::detail::concat("tensor(): could not build a tensor from the data: ", error.what()));
+  }
+  // Python ints past int64 make numpy pick uint64, object or even float64: torch calls that
+  // overflow, so look for them (in nested sequences, with an explicit stack).
+  if (!from_array && array.dtype().kind() != 'b' && array.dtype().kind() != 'i') {
+    std::vector<py::handle> pending{data};
+    while (!pending.empty()) {
+      const py::handle item = pending.back();
+      pending.pop_back();
+      if (PyList_Check(item.ptr()) || PyTuple_Check(item.ptr())) {
+        for (py::handle element : item) pending.push_back(element);
+      } else if (PyLong_Check(item.ptr()) && !PyBool_Check(item.ptr())) {
+        int overflow = 0;
+        PyLong_AsLongLongAndOverflow(item.ptr(), &overflow);
+        TG_CHECK_AS(tg::ValueError, overflow == 0, "tensor(): Overflow when unpacking long: ",
+                    py::str(item).cast<std::string>(), " does not fit in int64");
+      }
+    }
   }
   const std::optional<DType> inferred = dtype_of_numpy(array.dtype());
   TG_CHECK_AS(tg::TypeError, inferred, "tensor(): can't convert data of numpy dtype ",

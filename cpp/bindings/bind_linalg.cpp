@@ -4,6 +4,12 @@
 namespace tg::python {
 
 void bind_linalg(py::module_& m) {
+  m.def("matmul", &matmul_releasing_gil);
+  m.def("mm", &tg::mm);
+  m.def("outer", &tg::outer);
+  def_method("matmul", &matmul_releasing_gil);
+  def_method("mm", &tg::mm);
+  def_method("outer", &tg::outer);
   m.def("dot", &tg::dot);
   def_method("dot", &tg::dot);
 }

@@ -54,9 +54,9 @@ Tensor from_numpy(const py::array& array) {
 }
 
 py::object item(const Tensor& tensor) {
-  const double value = tensor.item();
+  const double value = tensor.item();  // checks there is one element
   switch (tensor.dtype()) {
-    case DType::Int64: return py::int_(static_cast<int64_t>(value));
+    case DType::Int64: return py::int_(*tensor.data<int64_t>());  // exact, past 2^53 too
     case DType::Bool: return py::bool_(value != 0);
     default: return py::float_(value);
   }
@@ -116,7 +116,45 @@ void bind_tensor(py::module_& m) {
   }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
   def_method("detach", [](const Tensor& t) { return t.detach(); });
   def_method("backward", &backward, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none());
-  def_method("zero_", [](Tensor t) { return tg::zero_(t); });
+  // in-place ops return the tensor itself
+  const auto inplace = [](const char* name, Tensor& (*op)(Tensor&, const Tensor&)) {
+    def_method(name, [op, name](py::object self, py::handle other) {
+      Tensor t = unwrap(self.ptr());
+      const Tensor value = operand(other, t);
+      TG_CHECK_AS(TypeError, value.defined(), name, "(): argument 'other' must be a Tensor or a number, not ", type_name(other));
+      op(t, value);
+      return self;
+    });
+  };
+  inplace("add_", tg::add_);
+  inplace("sub_", tg::sub_);
+  inplace("mul_", tg::mul_);
+  inplace("div_", tg::div_);
+  def_method("zero_", [](py::object self) {
+    Tensor t = unwrap(self.ptr());
+    tg::zero_(t);
+    return self;
+  });
+  def_method("fill_", [](py::object self, double value) {
+    Tensor t = unwrap(self.ptr());
+    tg::fill_(t, value);
+    return self;
+  });
+  def_method("copy_", [](py::object self, const Tensor& source) {
+    Tensor t = unwrap(self.ptr());
+    tg::copy_(t, source);
+    return self;
+  });
+  // dtype conversions
+  def_method("to", [](const Tensor& t, DType dtype) { return tg::to(t, dtype); });
+  def_method("type", [](const Tensor& t, std::optional<DType> dtype) -> py::object {
+    if (!dtype) return py::str(std::string("tapegrad.") + tg::dtype_name(t.dtype()));
+    return py::cast(tg::to(t, *dtype));
+  }, py::arg("dtype") = py::none());
+  def_method("float", [](const Tensor& t) { return tg::to(t, DType::Float32); });
+  def_method("double", [](const Tensor& t) { return tg::to(t, DType::Float64); });
+  def_method("long", [](const Tensor& t) { return tg::to(t, DType::Int64); });
+  def_method("bool", [](const Tensor& t) { return tg::to(t, DType::Bool); });
   m.def("_pool_stats", [] {
     const tg::PoolStats stats = tg::pool_stats();
     py::dict result;

@@ -60,6 +60,20 @@ PyObject* wrap(Tensor tensor) {
   return reinterpret_cast<PyObject*>(self);
 }
 
+Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b) {
+  const int64_t work = a.numel() * (b.ndim() > 1 ? b.shape()[b.ndim() - 1] : 1);
+  if (work < kReleaseGilWork) return matmul(a, b);
+  PyThreadState* thread = PyEval_SaveThread();
+  try {
+    Tensor out = matmul(a, b);
+    PyEval_RestoreThread(thread);
+    return out;
+  } catch (...) {
+    PyEval_RestoreThread(thread);
+    throw;
+  }
+}
+
 Tensor operand(PyObject* other, const Tensor& like) {
   if (is_tensor(other)) return unwrap(other);
   if (PyFloat_Check(other)) return wrap_scalar(PyFloat_AS_DOUBLE(other), false, like);
@@ -119,6 +133,20 @@ PyObject* binary_slot(PyObject* a, PyObject* b) {
     const Tensor other = operand(a, unwrap(b));
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
     return wrap(op(other, unwrap(b)));
+  }, nullptr);
+}
+
+using InplaceOp = Tensor& (*)(Tensor&, const Tensor&);
+
+// `a op= b`: CPython calls it with `a` the tensor; the result is `a` itself.
+template <InplaceOp op>
+PyObject* inplace_slot(PyObject* a, PyObject* b) {
+  return guarded([&]() -> PyObject* {
+    Tensor self = unwrap(a);
+    const Tensor other = operand(b, self);
+    if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
+    op(self, other);
+    return Py_NewRef(a);
   }, nullptr);
 }
 
@@ -297,6 +325,11 @@ PyType_Slot slots[] = {
     {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<mul>)},
     {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<div>)},
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
+    {Py_nb_matrix_multiply, reinterpret_cast<void*>(binary_slot<matmul_releasing_gil>)},
+    {Py_nb_inplace_add, reinterpret_cast<void*>(inplace_slot<add_>)},
+    {Py_nb_inplace_subtract, reinterpret_cast<void*>(inplace_slot<sub_>)},
+    {Py_nb_inplace_multiply, reinterpret_cast<void*>(inplace_slot<mul_>)},
+    {Py_nb_inplace_true_divide, reinterpret_cast<void*>(inplace_slot<div_>)},
     {Py_nb_negative, reinterpret_cast<void*>(negative_slot)},
     {Py_nb_bool, reinterpret_cast<void*>(bool_slot)},
     {Py_nb_float, reinterpret_cast<void*>(float_slot)},

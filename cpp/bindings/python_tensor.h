@@ -29,6 +29,11 @@ PyObject* wrap(Tensor tensor);
 // (keeping `like`'s dtype where it can). Undefined for anything else.
 Tensor operand(PyObject* other, const Tensor& like);
 
+// A matrix product that lets other Python threads run while it computes, when it is big
+// enough (kReleaseGilWork multiply-adds) for that to pay.
+constexpr int64_t kReleaseGilWork = int64_t(1) << 20;
+Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b);
+
 // Sets the Python exception for the C++ exception being handled; the one place where C++
 // errors become Python errors (pybind11's translator calls it too).
 void set_error_from_exception();

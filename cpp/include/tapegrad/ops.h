@@ -1,6 +1,7 @@
 // The differentiable operations and the tensor factories of the C++ API, one header per op family.
 #pragma once
 
+#include "tapegrad/ops/convert.h"
 #include "tapegrad/ops/elementwise.h"
 #include "tapegrad/ops/factory.h"
 #include "tapegrad/ops/inplace.h"

@@ -3,6 +3,7 @@
 // to the roots' ancestors). No recursion, so graph depth is unbounded.
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
@@ -21,6 +22,11 @@ class Engine {
 namespace {
 
 std::atomic<uint64_t> next_pass{1};
+
+// One backward pass at a time, process-wide: graphs built on several threads may share
+// nodes (a leaf's AccumulateGrad, above all), whose per-pass state is not per thread.
+// Forward ops and their kernels still run in parallel.
+std::mutex engine_mutex;
 
 // The gradient a root starts from: `gradient` checked against the root, or ones for a scalar.
 Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
@@ -65,6 +71,7 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   TG_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "backward: got ", grad_roots.size(),
            " gradients for ", roots.size(), " outputs");
   NoGradGuard no_grad;  // backward rules compute with ops that must not record
+  std::lock_guard<std::mutex> one_pass_at_a_time(engine_mutex);
   const uint64_t pass = next_pass.fetch_add(1, std::memory_order_relaxed);
 
   std::vector<std::shared_ptr<Node>> root_nodes;

@@ -1,7 +1,128 @@
-// Linear algebra: dot products, with their backward rules.
+// Linear algebra: dot, matrix products through BLAS (batched, with broadcast batch dims)
+// and outer, with their backward rules.
+#include <algorithm>
+#include <climits>
+
+#include "blas.h"
+#include "loops.h"
 #include "rules.h"
 
 namespace tg {
+namespace {
+
+// A view of `a` with another shape, outside any graph: the products' internal 2-D forms.
+Tensor view_as_shape(const Tensor& a, const Shape& shape) {
+  return Tensor(std::make_shared<TensorImpl>(shape, a.dtype(), a.storage()));
+}
+
+Shape batch_dims(const Shape& shape) { return Shape(shape.begin(), shape.end() - 2); }
+
+// out[i] = op(a[i]) @ op(b[i]) over batch dims broadcast as numpy's matmul does; a and b
+// have at least 2 dims and one floating dtype.
+Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  const int64_t m = trans_a ? sa[sa.ndim() - 1] : sa[sa.ndim() - 2];
+  const int64_t k = trans_a ? sa[sa.ndim() - 2] : sa[sa.ndim() - 1];
+  const int64_t n = trans_b ? sb[sb.ndim() - 2] : sb[sb.ndim() - 1];
+  const Shape batch_a = batch_dims(sa), batch_b = batch_dims(sb);
+  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  TG_CHECK(std::max({m, n, k}) < INT_MAX, "matmul: matrix dims of ", sa.str(), " and ", sb.str(),
+           " exceed what BLAS can index");
+  Tensor out = Tensor::empty(out_shape, a.dtype());
+  if (out.numel() == 0) return out;
+  if (k == 0) return zeros(out_shape, a.dtype());
+  dispatch_floating(a.dtype(), "matmul", [&](auto zero) {
+    using T = decltype(zero);
+    const T* a_data = a.data<T>();
+    const T* b_data = b.data<T>();
+    T* out_data = out.data<T>();
+    loops::for_each_row<3>(batch, {&batch, &batch_a, &batch_b},
+                           [&](const std::array<int64_t, 3>& offsets, int64_t count, const std::array<int64_t, 3>& steps) {
+                             for (int64_t i = 0; i < count; ++i)
+                               blas::gemm(trans_a, trans_b, int(m), int(n), int(k),
+                                          a_data + (offsets[1] + i * steps[1]) * m * k,
+                                          b_data + (offsets[2] + i * steps[2]) * k * n,
+                                          out_data + (offsets[0] + i * steps[0]) * m * n);
+                           });
+  });
+  return out;
+}
+
+// The matrix form of a matmul operand: a vector becomes a row (left) or a column (right).
+Shape as_matrix(const Shape& shape, bool left) {
+  if (shape.ndim() != 1) return shape;
+  return left ? Shape{1, shape[0]} : Shape{shape[0], 1};
+}
+
+}  // namespace
+
+struct MatmulBackward final : Node {
+  SavedTensor a, b;
+  const char* name_ = "MmBackward0";
+  const char* name() const override { return name_; }
+  void apply(Tensor grad) override {
+    const Tensor& left = a.unpack(*this);
+    const Tensor& right = b.unpack(*this);
+    const Tensor left_matrix = view_as_shape(left, as_matrix(left.shape(), true));
+    const Tensor right_matrix = view_as_shape(right, as_matrix(right.shape(), false));
+    Shape grad_shape = broadcast_shapes(batch_dims(left_matrix.shape()), batch_dims(right_matrix.shape()), "matmul");
+    grad_shape.push_back(left_matrix.shape()[left_matrix.ndim() - 2]);
+    grad_shape.push_back(right_matrix.shape()[right_matrix.ndim() - 1]);
+    const Tensor grad_matrix = view_as_shape(to_dtype(grad, left.dtype()), grad_shape);
+    const auto contribute = [](Node& input, const Tensor& product, const Tensor& operand) {
+      // Sum over broadcast batch dims in the matrix form, then back to the operand's shape.
+      accumulate_grad(input, view_as_shape(sum_to_shape(product, operand.shape()), input.shape));
+    };
+    if (next[0]) contribute(*next[0], batched_matmul(grad_matrix, false, right_matrix, true), left_matrix);  // dA = G B^T
+    if (next[1]) contribute(*next[1], batched_matmul(left_matrix, true, grad_matrix, false), right_matrix);  // dB = A^T G
+  }
+  void release_saved() override {
+    a.release();
+    b.release();
+  }
+};
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  TG_CHECK(a.ndim() >= 1 && b.ndim() >= 1, "matmul: both arguments need at least 1 dimension, but got ",
+           a.ndim(), "D and ", b.ndim(), "D");
+  if (a.ndim() == 1 && b.ndim() == 1) return dot(a, b);
+  TG_CHECK(a.dtype() == b.dtype(), "matmul: expected both arguments to have the same dtype, but got ",
+           dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  dispatch_floating(a.dtype(), "matmul", [](auto) {});
+  const Tensor left = view_as_shape(a, as_matrix(a.shape(), true));
+  const Tensor right = view_as_shape(b, as_matrix(b.shape(), false));
+  const int64_t inner_a = left.shape()[left.ndim() - 1], inner_b = right.shape()[right.ndim() - 2];
+  TG_CHECK(inner_a == inner_b, "matmul: shapes ", a.shape().str(), " and ", b.shape().str(),
+           " cannot be multiplied (", inner_a, " != ", inner_b, ")");
+  Tensor product = batched_matmul(left, false, right, false);
+  // Drop the dims that vectors gained.
+  Shape out_shape = batch_dims(product.shape());
+  if (a.ndim() > 1) out_shape.push_back(left.shape()[left.ndim() - 2]);
+  if (b.ndim() > 1) out_shape.push_back(right.shape()[right.ndim() - 1]);
+  Tensor out = view_as_shape(product, out_shape);
+  if (auto* node = record<MatmulBackward>(out, {&a, &b})) {
+    node->name_ = a.ndim() == 2 && b.ndim() == 2 ? "MmBackward0" : a.ndim() == 2 && b.ndim() == 1 ? "MvBackward0" : "BmmBackward0";
+    if (node->next[1]) node->a = SavedTensor(a, false);
+    if (node->next[0]) node->b = SavedTensor(b, false);
+  }
+  return out;
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  TG_CHECK(a.ndim() == 2 && b.ndim() == 2, "mm: both arguments must be 2-D matrices, but got ", a.shape().str(),
+           " and ", b.shape().str());
+  return matmul(a, b);
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  TG_CHECK(a.ndim() == 1 && b.ndim() == 1, "outer: 1D tensors expected, but got ", a.shape().str(), " and ",
+           b.shape().str());
+  return mul(reshape(a, {a.numel(), 1}), b);  // torch records outer as a broadcast product too
+}
 
 Tensor dot(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() == 1 && b.ndim() == 1, "dot: 1D tensors expected, but got ", a.ndim(), "D and ", b.ndim(),
