@@ -52,6 +52,28 @@ Tensor filled_factory(const char* op, const py::args& args, const py::kwargs& kw
   return finish_factory(make(parse_size(args, kwargs, op), dtype_kwarg(kwargs).value_or(DType::Float32)), kwargs, op);
 }
 
+Tensor uninitialised(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+
+// zeros_like(t) and friends: t's shape, and t's dtype unless dtype= says otherwise.
+template <Tensor (*make)(const Shape&, DType)>
+Tensor like_factory(const char* op, const Tensor& like, const py::kwargs& kwargs) {
+  return finish_factory(make(like.shape(), dtype_kwarg(kwargs).value_or(like.dtype())), kwargs, op);
+}
+
+// The dtype torch infers from a Python fill value: bool, int64 or float32.
+DType dtype_of_number(py::handle value) {
+  if (PyBool_Check(value.ptr())) return DType::Bool;
+  if (PyLong_Check(value.ptr())) return DType::Int64;
+  return DType::Float32;
+}
+
+// The sizes of normal(), randint(): a tuple or list, given positionally or as size=.
+Shape size_argument(py::handle size, const char* op) {
+  TG_CHECK_AS(tg::TypeError, py::isinstance<py::sequence>(size), op, "(): size must be a tuple of ints, not ",
+              type_name(size));
+  return parse_size(py::args(py::make_tuple(size)), py::kwargs(), op);
+}
+
 // tg.tensor(data): a copy of a tensor, a number, or anything numpy can make an array of.
 // Python floats become float32 and ints int64, as in torch; a numpy array keeps its dtype.
 Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
@@ -132,6 +154,34 @@ void bind_factories(py::module_& m) {
   m.def("zeros", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::zeros>("zeros", args, kwargs); });
   m.def("ones", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::ones>("ones", args, kwargs); });
   m.def("randn", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::randn>("randn", args, kwargs); });
+  m.def("rand", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<tg::rand>("rand", args, kwargs); });
+  m.def("empty", [](const py::args& args, const py::kwargs& kwargs) { return filled_factory<uninitialised>("empty", args, kwargs); });
+  m.def("zeros_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<tg::zeros>("zeros_like", like, kwargs); });
+  m.def("ones_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<tg::ones>("ones_like", like, kwargs); });
+  m.def("empty_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<uninitialised>("empty_like", like, kwargs); });
+  m.def("randn_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<tg::randn>("randn_like", like, kwargs); });
+  m.def("rand_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<tg::rand>("rand_like", like, kwargs); });
+  m.def("full", [](py::handle size, py::handle fill_value, const py::kwargs& kwargs) {
+    TG_CHECK_AS(tg::TypeError, PyNumber_Check(fill_value.ptr()), "full(): fill_value must be a number, not ", type_name(fill_value));
+    const DType dtype = dtype_kwarg(kwargs).value_or(dtype_of_number(fill_value));
+    return finish_factory(tg::full(size_argument(size, "full"), fill_value.cast<double>(), dtype), kwargs, "full");
+  }, py::arg("size"), py::arg("fill_value"));
+  m.def("normal", [](double mean, double std, py::handle size, const py::kwargs& kwargs) {
+    const DType dtype = dtype_kwarg(kwargs).value_or(DType::Float32);
+    return finish_factory(tg::normal(mean, std, size_argument(size, "normal"), dtype), kwargs, "normal");
+  }, py::arg("mean"), py::arg("std"), py::arg("size"));
+  m.def("randint", [](const py::args& args, const py::kwargs& kwargs) {
+    // randint(high, size) or randint(low, high, size), as torch
+    TG_CHECK_AS(tg::TypeError, args.size() == 2 || args.size() == 3 || (args.size() <= 2 && kwargs.contains("size")),
+                "randint() expects (high, size) or (low, high, size)");
+    std::vector<py::handle> values(args.begin(), args.end());
+    py::handle size = kwargs.contains("size") ? py::handle(kwargs["size"]) : values.back();
+    if (!kwargs.contains("size")) values.pop_back();
+    const int64_t low = values.size() == 2 ? values[0].cast<int64_t>() : 0;
+    const int64_t high = values.back().cast<int64_t>();
+    const DType dtype = dtype_kwarg(kwargs).value_or(DType::Int64);
+    return finish_factory(tg::randint(low, high, size_argument(size, "randint"), dtype), kwargs, "randint");
+  });
   m.def("manual_seed", [](int64_t seed) { tg::manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
 }
 

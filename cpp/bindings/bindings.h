@@ -87,5 +87,6 @@ void bind_reduce(py::module_& m);
 void bind_shape(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_autograd(py::module_& m);
+void bind_nn(py::module_& m);
 
 }  // namespace tg::python

@@ -23,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   tg::python::bind_shape(m);
   tg::python::bind_linalg(m);
   tg::python::bind_autograd(m);
+  tg::python::bind_nn(m);
 }

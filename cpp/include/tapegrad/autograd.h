@@ -43,8 +43,10 @@ class Node {
   DType dtype = DType::Float32;
   // The gradient of the output, summed over all its uses during one backward pass.
   Tensor grad;
-  // Non-leaf tensors whose .grad this node fills in (retain_grad).
+  // The non-leaf tensor whose .grad this node fills in (retain_grad).
   std::weak_ptr<TensorImpl> retained;
+  // Hooks registered on the tensor this node made.
+  std::vector<GradHook> hooks;
 
  private:
   friend class Engine;
@@ -91,7 +93,7 @@ class SavedTensor {
 void accumulate_grad(Node& target, Tensor contribution);
 
 // The node that receives the gradient of `tensor`: its grad_fn, a leaf's AccumulateGrad,
-// or null when it does not require grad.
+// or null when it does not require grad (or is undefined: an optional input left out).
 std::shared_ptr<Node> gradient_edge(const Tensor& tensor);
 
 // Makes `output` the result of `node` when grad mode is on and some input requires grad;

@@ -6,5 +6,6 @@
 #include "tapegrad/ops/factory.h"
 #include "tapegrad/ops/inplace.h"
 #include "tapegrad/ops/linalg.h"
+#include "tapegrad/ops/nn.h"
 #include "tapegrad/ops/reduce.h"
 #include "tapegrad/ops/shape.h"

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "tapegrad/dtype.h"
 #include "tapegrad/shape.h"
@@ -13,6 +15,10 @@ namespace tg {
 
 class Node;
 class Tensor;
+
+// A function of a tensor's gradient, run by backward before the gradient is used: it may
+// return a replacement, or an undefined tensor to keep the gradient as it is.
+using GradHook = std::function<Tensor(const Tensor&)>;
 
 struct TensorImpl {
   TensorImpl(Shape shape, DType dtype, std::shared_ptr<Storage> storage)
@@ -33,6 +39,8 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
   // The node that accumulates into a leaf's .grad, shared by every op that uses the leaf.
   std::weak_ptr<Node> grad_accumulator;
+  // A leaf's gradient hooks (a non-leaf's live on its grad_fn).
+  std::vector<GradHook> hooks;
   // The binding's object for this tensor while one exists (so a tensor keeps one identity
   // in Python); set and cleared by the binding, never dereferenced by the core.
   void* python_object = nullptr;
@@ -71,6 +79,7 @@ class Tensor {
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
   Tensor grad() const { return Tensor(impl_->grad); }
   void retain_grad();
+  void register_hook(GradHook hook);
 
   // Reverse mode from this tensor: a scalar unless `gradient` (of this shape) is given.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;

@@ -100,16 +100,24 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   }
   const bool into_leaves = inputs.empty();
 
-  // Leaves that have a .grad receive contributions into it directly, in place.
+  // Leaves that have a .grad receive contributions into it directly, in place (unless a
+  // hook must see this pass's gradient alone first).
   if (into_leaves)
     for (Node* node : order)
-      if (TensorImpl* leaf = node->leaf(); leaf && leaf->grad) node->grad = Tensor(leaf->grad);
+      if (TensorImpl* leaf = node->leaf(); leaf && leaf->grad && leaf->hooks.empty()) node->grad = Tensor(leaf->grad);
 
   for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
 
   std::vector<Tensor> results(inputs.size());
   for (Node* node : order) {
     if (!node->grad.defined()) continue;  // no path from a root carried a gradient here
+    for (const GradHook& hook : node->leaf() ? node->leaf()->hooks : node->hooks) {
+      Tensor replaced = hook(node->grad);
+      if (!replaced.defined()) continue;
+      TG_CHECK(replaced.shape() == node->shape, "hook: expected a gradient of shape ", node->shape.str(),
+               ", but the hook returned one of shape ", replaced.shape().str());
+      node->grad = to_dtype(replaced, node->dtype);
+    }
     for (size_t i = 0; i < captured.size(); ++i)
       if (captured[i] == node) results[i] = clone(node->grad);
     if (node->leaf() && !into_leaves) continue;

@@ -68,15 +68,20 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node(0), leaf
 }
 
 void AccumulateGrad::apply(Tensor grad_output) {
-  // The engine points `grad` at the leaf's existing .grad before the pass, so contributions
-  // were added there in place; only a leaf's first gradient lands here to be kept.
-  if (leaf_->grad == nullptr)
+  // The engine usually points `grad` at the leaf's existing .grad before the pass, so the
+  // contributions were added there in place already.
+  if (grad_output.impl_ptr() == leaf_->grad) return;
+  if (leaf_->grad == nullptr) {
     leaf_->grad = (grad_output.is_exclusive() ? grad_output : clone(grad_output)).impl_ptr();
+  } else {
+    Tensor existing(leaf_->grad);
+    add_(existing, grad_output);
+  }
 }
 
 std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
   TensorImpl* impl = tensor.impl();
-  if (!impl->requires_grad) return nullptr;
+  if (!impl || !impl->requires_grad) return nullptr;  // an optional input left out, or no grad needed
   if (impl->grad_fn) return impl->grad_fn;
   std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
   if (!accumulator) {
@@ -88,7 +93,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   for (const Tensor* input : inputs)
-    if (input->requires_grad()) return true;
+    if (input->defined() && input->requires_grad()) return true;
   return false;
 }
 

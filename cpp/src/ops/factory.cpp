@@ -61,16 +61,41 @@ void manual_seed(uint64_t seed) {
   generator().engine.seed(seed);
 }
 
-Tensor randn(const Shape& shape, DType dtype) {
+namespace {
+// A tensor of draws from `distribution` with the global generator, converted to `dtype`.
+template <class Distribution>
+Tensor sample(const char* op, const Shape& shape, DType dtype, Distribution distribution, bool floating_only = true) {
   Tensor out = Tensor::empty(shape, dtype);
-  std::normal_distribution<double> normal;
-  std::lock_guard<std::mutex> lock(generator().mutex);
-  dispatch_floating(dtype, "randn", [&](auto zero) {
+  const auto fill = [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data<T>();
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) data[i] = static_cast<T>(normal(generator().engine));
-  });
+    std::lock_guard<std::mutex> lock(generator().mutex);
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) data[i] = static_cast<T>(distribution(generator().engine));
+  };
+  if (floating_only)
+    dispatch_floating(dtype, op, fill);
+  else
+    dispatch_arithmetic(dtype, op, fill);
   return out;
+}
+}  // namespace
+
+Tensor randn(const Shape& shape, DType dtype) {
+  return sample("randn", shape, dtype, std::normal_distribution<double>());
+}
+
+Tensor rand(const Shape& shape, DType dtype) {
+  return sample("rand", shape, dtype, std::uniform_real_distribution<double>(0.0, 1.0));
+}
+
+Tensor normal(double mean, double std, const Shape& shape, DType dtype) {
+  TG_CHECK(std >= 0, "normal: expects std >= 0.0, but found std ", std);
+  return sample("normal", shape, dtype, std::normal_distribution<double>(mean, std));
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype) {
+  TG_CHECK(low < high, "randint: random_ expects 'from' to be less than 'to', but got from=", low, " >= to=", high);
+  return sample("randint", shape, dtype, std::uniform_int_distribution<int64_t>(low, high - 1), /*floating_only=*/false);
 }
 
 template <class T>

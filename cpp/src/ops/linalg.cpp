@@ -112,6 +112,57 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// x (..., in) as a matrix (M, in): leading dims flattened.
+Tensor as_rows(const Tensor& x) {
+  const int64_t width = x.shape()[x.ndim() - 1];
+  return view_as_shape(x, Shape{width == 0 ? 0 : x.numel() / width, width});
+}
+
+struct LinearBackward final : Node {
+  SavedTensor x, weight;
+  const char* name() const override { return "AddmmBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& input = x.unpack(*this);
+    const Tensor& w = weight.unpack(*this);
+    const Tensor grad_rows = view_as_shape(grad, Shape{as_rows(input).shape()[0], w.shape()[0]});
+    if (next[0])  // d(x W^T)/dx = G W
+      accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, w, false), input.shape()));
+    if (next[1]) accumulate_grad(*next[1], batched_matmul(grad_rows, true, as_rows(input), false));  // dW = G^T x
+    if (next[2]) accumulate_grad(*next[2], std::move(grad));  // db = G summed over rows
+  }
+  void release_saved() override {
+    x.release();
+    weight.release();
+  }
+};
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TG_CHECK(weight.ndim() == 2 && x.ndim() >= 1, "linear: expected a 2-D weight and an input of at least 1 dim, got ",
+           x.shape().str(), " and ", weight.shape().str());
+  TG_CHECK(x.shape()[x.ndim() - 1] == weight.shape()[1], "linear: shapes ", x.shape().str(), " and ",
+           weight.shape().str(), "^T cannot be multiplied (", x.shape()[x.ndim() - 1], " != ", weight.shape()[1], ")");
+  TG_CHECK(x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == x.dtype()),
+           "linear: expected input, weight and bias of one dtype, got ", dtype_name(x.dtype()), " and ",
+           dtype_name(weight.dtype()));
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(weight.shape()[0]);
+  Tensor out = view_as_shape(batched_matmul(as_rows(x), false, weight, true), out_shape);  // x W^T
+  if (bias.defined()) {
+    TG_CHECK(broadcast_shapes(out_shape, bias.shape(), "linear") == out_shape, "linear: bias of shape ",
+             bias.shape().str(), " does not broadcast to the output's ", out_shape.str());
+    dispatch_floating(out.dtype(), "linear", [&](auto zero) {
+      using T = decltype(zero);
+      loops::map(out.data<T>(), out_shape, [](T y, T b) { return y + b; }, loops::Input<T>{out.data<T>(), out_shape},
+                 loops::Input<T>{bias.data<T>(), bias.shape()});
+    });
+  }
+  if (auto* node = record<LinearBackward>(out, {&x, &weight, &bias})) {
+    if (node->next[1]) node->x = SavedTensor(x, false);
+    if (node->next[0]) node->weight = SavedTensor(weight, false);
+  }
+  return out;
+}
+
 Tensor mm(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() == 2 && b.ndim() == 2, "mm: both arguments must be 2-D matrices, but got ", a.shape().str(),
            " and ", b.shape().str());

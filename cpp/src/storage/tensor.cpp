@@ -33,6 +33,11 @@ void Tensor::retain_grad() {
   grad_fn()->retained = impl_;
 }
 
+void Tensor::register_hook(GradHook hook) {
+  TG_CHECK(requires_grad(), "cannot register a hook on a tensor that doesn't require gradient");
+  (is_leaf() ? impl_->hooks : grad_fn()->hooks).push_back(std::move(hook));
+}
+
 Tensor Tensor::detach() const {
   return Tensor(std::make_shared<TensorImpl>(shape(), dtype(), storage()));
 }

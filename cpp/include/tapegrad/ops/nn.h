@@ -1,0 +1,18 @@
+// Neural-network building blocks with fused kernels: linear layers and losses.
+#pragma once
+
+#include "tapegrad/tensor.h"
+
+namespace tg {
+
+enum class LossReduction { None, Mean, Sum };
+
+// x @ weight^T + bias (bias may be undefined), without materialising the transpose.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// Softmax cross-entropy of logits (N, C) (or (C,)) against int64 class indices (N,) (or
+// 0-d), computed through a stable log-sum-exp; its gradient is softmax - one_hot.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction reduction = LossReduction::Mean);
+// (input - target)^2, reduced.
+Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reduction = LossReduction::Mean);
+
+}  // namespace tg

@@ -1,0 +1,144 @@
+// Neural-network building blocks: linear layers and losses, each one fused kernel with a
+// fused backward rule.
+#include <cmath>
+#include <limits>
+
+#include "blas.h"
+#include "loops.h"
+#include "rules.h"
+
+namespace tg {
+namespace {
+
+// Rows of logits: a (C,) vector is one row.
+struct Rows {
+  int64_t count, classes;
+};
+Rows rows_of(const Tensor& logits) {
+  return logits.ndim() == 1 ? Rows{1, logits.shape()[0]} : Rows{logits.shape()[0], logits.shape()[1]};
+}
+
+// log(sum(exp(row))), stable: the max is taken out first.
+template <class T>
+T log_sum_exp(const T* row, int64_t n) {
+  T top = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < n; ++c) top = std::max(top, row[c]);
+  if (!std::isfinite(top)) return top;
+  T total = 0;
+  for (int64_t c = 0; c < n; ++c) total += std::exp(row[c] - top);
+  return top + std::log(total);
+}
+
+Tensor reduce(const Tensor& losses, LossReduction reduction) {
+  if (reduction == LossReduction::None) return losses;
+  NoGradGuard no_grad;  // the loss node already covers this step
+  return reduction == LossReduction::Sum ? sum(losses) : mean(losses);
+}
+
+// The gradient of each sample's loss under `reduction`: g broadcast, or g / N for mean.
+Tensor per_sample_gradient(const Tensor& grad, LossReduction reduction, int64_t count) {
+  if (reduction != LossReduction::Mean) return grad;
+  return div(grad, scalar_tensor(double(count), grad.dtype()));
+}
+
+}  // namespace
+
+struct CrossEntropyBackward final : Node {
+  SavedTensor logits, target;
+  LossReduction reduction = LossReduction::Mean;
+  const char* name() const override { return "NllLossBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& x = logits.unpack(*this);
+    const Tensor& classes = target.unpack(*this);
+    const Rows rows = rows_of(x);
+    const Tensor scale = per_sample_gradient(grad, reduction, rows.count);
+    Tensor contribution = Tensor::empty(x.shape(), x.dtype());
+    dispatch_floating(x.dtype(), name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* scale_data = scale.data<T>();
+      const bool per_row = scale.numel() > 1;
+      for (int64_t i = 0; i < rows.count; ++i) {
+        const T* row = x.data<T>() + i * rows.classes;
+        T* out = contribution.data<T>() + i * rows.classes;
+        const T g = scale_data[per_row ? i : 0];
+        const T lse = log_sum_exp(row, rows.classes);
+        for (int64_t c = 0; c < rows.classes; ++c) out[c] = g * std::exp(row[c] - lse);  // d/dx = softmax(x) - one_hot
+        out[classes.data<int64_t>()[i]] -= g;
+      }
+    });
+    accumulate_grad(*next[0], std::move(contribution));
+  }
+  void release_saved() override {
+    logits.release();
+    target.release();
+  }
+};
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction reduction) {
+  TG_CHECK(logits.ndim() == 1 || logits.ndim() == 2, "cross_entropy: expected logits of shape (N, C) or (C,), got ",
+           logits.shape().str());
+  TG_CHECK_AS(TypeError, target.dtype() == DType::Int64, "cross_entropy: expected target of class indices of dtype int64, got ",
+              dtype_name(target.dtype()), " (probabilities as targets are not supported)");
+  const Rows rows = rows_of(logits);
+  TG_CHECK(target.ndim() == logits.ndim() - 1 && target.numel() == rows.count, "cross_entropy: expected target of shape ",
+           (logits.ndim() == 2 ? Shape{rows.count} : Shape{}).str(), " for logits of shape ", logits.shape().str(),
+           ", got ", target.shape().str());
+  const int64_t* classes = target.data<int64_t>();
+  for (int64_t i = 0; i < rows.count; ++i)
+    TG_CHECK_AS(IndexError, classes[i] >= 0 && classes[i] < rows.classes, "cross_entropy: Target ", classes[i],
+                " is out of bounds for ", rows.classes, " classes.");
+  Tensor losses = Tensor::empty(target.shape(), logits.dtype());
+  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t i = 0; i < rows.count; ++i) {
+      const T* row = logits.data<T>() + i * rows.classes;
+      losses.data<T>()[i] = log_sum_exp(row, rows.classes) - row[classes[i]];  // -log softmax(x)[t]
+    }
+  });
+  Tensor out = reduce(losses, reduction);
+  if (auto* node = record<CrossEntropyBackward>(out, {&logits})) {
+    node->logits = SavedTensor(logits, false);
+    node->target = SavedTensor(target, false);
+    node->reduction = reduction;
+  }
+  return out;
+}
+
+struct MseLossBackward final : Node {
+  SavedTensor input, target;
+  LossReduction reduction = LossReduction::Mean;
+  const char* name() const override { return "MseLossBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& x = input.unpack(*this);
+    const Tensor& y = target.unpack(*this);
+    const Shape shape = broadcast_shapes(x.shape(), y.shape(), "mse_loss");
+    const Tensor scale = per_sample_gradient(grad, reduction, shape.numel());
+    const auto difference = [](auto g, auto a, auto b) { return 2 * g * (a - b); };  // d(a-b)^2/da = 2(a-b)
+    if (next[0]) accumulate_grad(*next[0], gradient_map(*this, shape, scale, difference, x, y));
+    if (next[1]) accumulate_grad(*next[1], gradient_map(*this, shape, scale, difference, y, x));
+  }
+  void release_saved() override {
+    input.release();
+    target.release();
+  }
+};
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reduction) {
+  TG_CHECK(is_floating(input.dtype()) && is_floating(target.dtype()), "mse_loss: expected floating point tensors, got ",
+           dtype_name(input.dtype()), " and ", dtype_name(target.dtype()));
+  Tensor losses;
+  {
+    NoGradGuard no_grad;  // one node for the loss
+    const Tensor difference = sub(input, target);
+    losses = mul(difference, difference);
+  }
+  Tensor out = reduce(losses, reduction);
+  if (auto* node = record<MseLossBackward>(out, {&input, &target})) {
+    node->input = SavedTensor(input, false);
+    node->target = SavedTensor(target, false);
+    node->reduction = reduction;
+  }
+  return out;
+}
+
+}  // namespace tg
