@@ -1,6 +1,7 @@
 // Tape entries: recording an op's node, saved tensors, and releasing a graph without
 // recursion.
 #include <atomic>
+#include <mutex>
 
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
@@ -53,6 +54,7 @@ const Tensor& SavedTensor::unpack(const Node& owner) const {
            ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
            "graph a second time or if you need to access saved tensors after calling backward. (in ",
            owner.name(), ")");
+  TG_ASSERT(tensor_.defined());  // a rule unpacked what its op did not save
   TG_CHECK(tensor_.version() == version_,
            "one of the variables needed for gradient computation has been modified by an inplace "
            "operation: [", dtype_name(tensor_.dtype()), " ", tensor_.shape().str(), "], which is saved by ",
@@ -83,6 +85,9 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
   TensorImpl* impl = tensor.impl();
   if (!impl || !impl->requires_grad) return nullptr;  // an optional input left out, or no grad needed
   if (impl->grad_fn) return impl->grad_fn;
+  // Threads recording ops on one shared leaf must find the same accumulator.
+  static std::mutex accumulator_mutex;
+  std::lock_guard<std::mutex> lock(accumulator_mutex);
   std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
   if (!accumulator) {
     accumulator = std::make_shared<AccumulateGrad>(tensor.impl_ptr());

@@ -106,8 +106,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = view_as_shape(product, out_shape);
   if (auto* node = record<MatmulBackward>(out, {&a, &b})) {
     node->name_ = a.ndim() == 2 && b.ndim() == 2 ? "MmBackward0" : a.ndim() == 2 && b.ndim() == 1 ? "MvBackward0" : "BmmBackward0";
-    if (node->next[1]) node->a = SavedTensor(a, false);
-    if (node->next[0]) node->b = SavedTensor(b, false);
+    node->a = SavedTensor(a, false);  // both: each gradient's shape comes from both operands
+    node->b = SavedTensor(b, false);
   }
   return out;
 }
@@ -157,8 +157,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     });
   }
   if (auto* node = record<LinearBackward>(out, {&x, &weight, &bias})) {
-    if (node->next[1]) node->x = SavedTensor(x, false);
-    if (node->next[0]) node->weight = SavedTensor(weight, false);
+    node->x = SavedTensor(x, false);  // both: each gradient's shape comes from both operands
+    node->weight = SavedTensor(weight, false);
   }
   return out;
 }

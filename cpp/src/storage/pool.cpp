@@ -24,7 +24,7 @@ size_t size_class(size_t nbytes, int* index) {
     return rounded;
   }
   const int log2 = 63 - __builtin_clzll(nbytes - 1);  // 2^log2 < nbytes <= 2^(log2+1)
-  const size_t quarter = size_t(1) << (log2 - 1);
+  const size_t quarter = size_t(1) << (log2 - 2);
   const size_t base = size_t(1) << log2;
   const size_t steps = (nbytes - base + quarter - 1) / quarter;  // 1..4
   *index = 16 + (log2 - 10) * 4 + static_cast<int>(steps) - 1;

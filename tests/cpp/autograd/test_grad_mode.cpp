@@ -105,5 +105,37 @@ TEST(GradMode, ThreadsBuildingTheirOwnGraphsGetSingleThreadResults) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
+TEST(GradMode, ThreadsSharingALeafAccumulateEveryContribution) {
+  // Graphs built on several threads may share a leaf: the engine runs one backward pass at
+  // a time for that, while recording runs in parallel. Graphs dropped unused let the leaf's
+  // AccumulateGrad expire, to be made again by the next op on some thread. The leaf's .grad
+  // must end up with every contribution; integer values in float64 keep the sums exact in
+  // any order. A race here shows as a crash in some runs only; under -fsanitize=thread in
+  // every run.
+  constexpr int kThreads = 4, kRounds = 5'000, kDroppedPerRound = 50, kGraphsPerRound = 4;
+  Tensor w = leaf({1, 2, 3}, Shape{3}, DType::Float64);
+  std::atomic<bool> go{false};
+  std::vector<int> unrecorded(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      const Tensor x = testing::tensor({double(t), 1, -double(t)}, Shape{3}, DType::Float64);
+      while (!go.load()) std::this_thread::yield();
+      for (int round = 0; round < kRounds; ++round) {
+        for (int g = 0; g < kDroppedPerRound; ++g)
+          if (!(x * w).requires_grad()) ++unrecorded[t];
+        std::vector<Tensor> losses;
+        for (int g = 0; g < kGraphsPerRound; ++g) losses.push_back(sum(x * w));  // d/dw = x
+        for (const Tensor& loss : losses) loss.backward();
+      }
+    });
+  go = true;
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(unrecorded[t], 0) << "thread " << t;
+  // The sum over threads of (t, 1, -t), once per graph each thread backpropagated.
+  const double graphs = kRounds * kGraphsPerRound, sum_t = kThreads * (kThreads - 1) / 2;
+  EXPECT_EQ(values(w.grad()), (std::vector<double>{sum_t * graphs, kThreads * graphs, -sum_t * graphs}));
+}
+
 }  // namespace
 }  // namespace tg
