@@ -6,7 +6,7 @@ from ._core import Tensor, dtype
 # Every public function of the core is tapegrad's own: tg.add, tg.dot, tg.zeros, ...
 globals().update({name: value for name, value in vars(_core).items() if not name.startswith("_")})
 
-from . import autograd  # noqa: E402
+from . import autograd, nn  # noqa: E402
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: E402
 from ._tensor_str import tensor_repr as _tensor_repr  # noqa: E402
 

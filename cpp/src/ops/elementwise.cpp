@@ -3,6 +3,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <type_traits>
 
 #include "rules.h"
@@ -37,14 +39,22 @@ Tensor binary_kernel(const char* name, const Tensor& a, const Tensor& b, DType d
   return out;
 }
 
-// torch's result type: operands of the same kind (both 0-d, or both not) promote; a 0-d
-// operand (a Python number included) wins over a dimensioned one only by a higher category.
-DType result_type(const Tensor& a, const Tensor& b) {
-  if ((a.ndim() == 0) == (b.ndim() == 0)) return promote_types(a.dtype(), b.dtype());
-  const Tensor& zero_dim = a.ndim() == 0 ? a : b;
-  const Tensor& dimensioned = a.ndim() == 0 ? b : a;
-  return category(zero_dim.dtype()) > category(dimensioned.dtype()) ? zero_dim.dtype() : dimensioned.dtype();
+// torch's result type: operands of the same kind (0-d, or not) promote among themselves; the
+// 0-d ones (Python numbers included) change the result only by a higher category. Undefined
+// operands (absent bounds) are skipped.
+DType result_type(std::initializer_list<const Tensor*> operands) {
+  std::optional<DType> zero_dim, dimensioned;
+  for (const Tensor* operand : operands) {
+    if (!operand->defined()) continue;
+    std::optional<DType>& kind = operand->ndim() == 0 ? zero_dim : dimensioned;
+    kind = kind ? promote_types(*kind, operand->dtype()) : operand->dtype();
+  }
+  TG_ASSERT(zero_dim || dimensioned);
+  if (!dimensioned) return *zero_dim;
+  return zero_dim && category(*zero_dim) > category(*dimensioned) ? *zero_dim : *dimensioned;
 }
+
+DType result_type(const Tensor& a, const Tensor& b) { return result_type({&a, &b}); }
 
 // Arithmetic: both operands converted to their result type, which the result has too.
 template <class Op>
@@ -218,6 +228,337 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor rpow(const Tensor& a, double scalar) { return pow_recorded(wrap_scalar(scalar, false, a), a, "PowBackward2"); }
+
+// --- elementwise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu ---
+//
+// Each unary op is a struct holding its value and its derivative side by side; `grad`
+// returns the contribution g * dy/dx. The derivative reads the input x or the result y,
+// whichever torch's reads, so that the same in-place edits invalidate it.
+
+namespace {
+
+enum class Reads { Input, Output };
+
+// Defaults: a floating op (integer and bool inputs give float32) whose derivative reads x.
+struct FloatingUnary {
+  static constexpr Reads reads = Reads::Input;
+  static constexpr bool keeps_int64 = false;
+};
+
+struct Exp : FloatingUnary {
+  static constexpr const char* name = "exp";
+  static constexpr const char* grad_fn = "ExpBackward0";
+  static constexpr Reads reads = Reads::Output;
+  template <class T> static T value(T x) { return std::exp(x); }
+  template <class T> static T grad(T g, T y) { return g * y; }  // d(e^x)/dx = e^x = y
+};
+
+struct Log : FloatingUnary {
+  static constexpr const char* name = "log";
+  static constexpr const char* grad_fn = "LogBackward0";
+  template <class T> static T value(T x) { return std::log(x); }  // log(0) = -inf
+  template <class T> static T grad(T g, T x) { return g / x; }  // d(log x)/dx = 1/x
+};
+
+struct Sqrt : FloatingUnary {
+  static constexpr const char* name = "sqrt";
+  static constexpr const char* grad_fn = "SqrtBackward0";
+  static constexpr Reads reads = Reads::Output;
+  template <class T> static T value(T x) { return std::sqrt(x); }
+  template <class T> static T grad(T g, T y) { return g / (2 * y); }  // d(sqrt x)/dx = 1/(2 sqrt x): inf at 0
+};
+
+struct Abs {
+  static constexpr const char* name = "abs";
+  static constexpr const char* grad_fn = "AbsBackward0";
+  static constexpr Reads reads = Reads::Input;
+  static constexpr bool keeps_int64 = true;
+  template <class T> static T value(T x) {
+    if constexpr (std::is_floating_point_v<T>) return std::abs(x);  // |-0| = +0
+    else return x < 0 ? -x : x;
+  }
+  template <class T> static T grad(T g, T x) { return g * T((x > 0) - (x < 0)); }  // d|x|/dx = sign(x), 0 at 0 and nan
+};
+
+struct Sin : FloatingUnary {
+  static constexpr const char* name = "sin";
+  static constexpr const char* grad_fn = "SinBackward0";
+  template <class T> static T value(T x) { return std::sin(x); }
+  template <class T> static T grad(T g, T x) { return g * std::cos(x); }  // d(sin x)/dx = cos x
+};
+
+struct Cos : FloatingUnary {
+  static constexpr const char* name = "cos";
+  static constexpr const char* grad_fn = "CosBackward0";
+  template <class T> static T value(T x) { return std::cos(x); }
+  template <class T> static T grad(T g, T x) { return g * -std::sin(x); }  // d(cos x)/dx = -sin x
+};
+
+struct Tanh : FloatingUnary {
+  static constexpr const char* name = "tanh";
+  static constexpr const char* grad_fn = "TanhBackward0";
+  static constexpr Reads reads = Reads::Output;
+  template <class T> static T value(T x) { return std::tanh(x); }  // saturates to +-1, no overflow
+  template <class T> static T grad(T g, T y) { return g * (1 - y * y); }  // d(tanh x)/dx = 1 - tanh^2 x
+};
+
+struct Sigmoid : FloatingUnary {
+  static constexpr const char* name = "sigmoid";
+  static constexpr const char* grad_fn = "SigmoidBackward0";
+  static constexpr Reads reads = Reads::Output;
+  template <class T> static T value(T x) {
+    const T e = std::exp(-std::abs(x));  // in (0, 1]: never overflows, for either sign of x
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+  }
+  template <class T> static T grad(T g, T y) { return g * (1 - y) * y; }  // d(sigmoid x)/dx = (1 - y) y
+};
+
+struct Relu {
+  static constexpr const char* name = "relu";
+  static constexpr const char* grad_fn = "ReluBackward0";
+  static constexpr Reads reads = Reads::Output;
+  static constexpr bool keeps_int64 = true;
+  template <class T> static T value(T x) { return x < 0 ? T(0) : x; }  // nan stays nan
+  template <class T> static T grad(T g, T y) { return y <= 0 ? T(0) : g; }  // d(relu x)/dx = [y > 0]: 0 at 0
+};
+
+}  // namespace
+
+template <class Op>
+struct UnaryBackward final : Node {
+  SavedTensor saved;  // x or y, as Op::reads says
+  const char* name() const override { return Op::grad_fn; }
+  void apply(Tensor grad) override {
+    accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto saved_value) {
+                      return Op::grad(g, saved_value);
+                    }, saved.unpack(*this)));
+  }
+  void release_saved() override { saved.release(); }
+};
+
+namespace {
+
+template <class Op>
+Tensor unary(const Tensor& a) {
+  TG_CHECK(!(Op::keeps_int64 && a.dtype() == DType::Bool), Op::name,
+           ": bool tensors are not supported (as in torch); convert with .long() or .float() first");
+  const bool keeps_dtype = is_floating(a.dtype()) || (Op::keeps_int64 && a.dtype() == DType::Int64);
+  const Tensor input = keeps_dtype ? a : to_dtype(a, DType::Float32);
+  Tensor out = Tensor::empty(input.shape(), input.dtype());
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    loops::map(out.data<T>(), input.shape(), [](T x) { return Op::value(x); }, Input<T>{input.data<T>(), input.shape()});
+  };
+  if constexpr (Op::keeps_int64)
+    dispatch_arithmetic(input.dtype(), Op::name, run);
+  else
+    dispatch_floating(input.dtype(), Op::name, run);
+  if (auto* node = record<UnaryBackward<Op>>(out, {&a}))
+    node->saved = Op::reads == Reads::Output ? SavedTensor(out, /*is_output=*/true) : SavedTensor(a, false);
+  return out;
+}
+
+}  // namespace
+
+Tensor exp(const Tensor& a) { return unary<Exp>(a); }
+Tensor log(const Tensor& a) { return unary<Log>(a); }
+Tensor sqrt(const Tensor& a) { return unary<Sqrt>(a); }
+Tensor abs(const Tensor& a) { return unary<Abs>(a); }
+Tensor sin(const Tensor& a) { return unary<Sin>(a); }
+Tensor cos(const Tensor& a) { return unary<Cos>(a); }
+Tensor tanh(const Tensor& a) { return unary<Tanh>(a); }
+Tensor sigmoid(const Tensor& a) { return unary<Sigmoid>(a); }
+Tensor relu(const Tensor& a) { return unary<Relu>(a); }
+
+// --- maximum, minimum, clamp ---
+
+namespace {
+
+// max and min that propagate nan from either side, as torch's do (std::max does not).
+template <class T>
+T larger(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  return a < b ? b : a;
+}
+template <class T>
+T smaller(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  return b < a ? b : a;
+}
+
+}  // namespace
+
+// maximum and minimum differ only in which side of a comparison wins.
+template <bool kMaximum>
+struct ExtremumBackward final : Node {
+  SavedTensor a, b;
+  const char* name() const override { return kMaximum ? "MaximumBackward0" : "MinimumBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& x = a.unpack(*this);
+    const Tensor& y = b.unpack(*this);
+    // d max(a, b)/da = 1 where a wins, 0 where it loses, 1/2 at a tie (torch splits ties);
+    // nan compares neither way, so both operands get the whole gradient there, as in torch.
+    if (next[0])
+      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto p, auto q) {
+                        return p == q ? g / 2 : (kMaximum ? p < q : p > q) ? decltype(g)(0) : g;
+                      }, x, y));
+    if (next[1])
+      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto p, auto q) {
+                        return p == q ? g / 2 : (kMaximum ? p > q : p < q) ? decltype(g)(0) : g;
+                      }, x, y));
+  }
+  void release_saved() override {
+    a.release();
+    b.release();
+  }
+};
+
+namespace {
+template <bool kMaximum>
+Tensor extremum(const Tensor& a, const Tensor& b) {
+  const char* name = kMaximum ? "maximum" : "minimum";
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  const DType dtype = result_type(a, b);
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_all(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    loops::map(out.data<T>(), shape, [](T x, T y) { return kMaximum ? larger(x, y) : smaller(x, y); },
+               Input<T>{to_dtype(a, dtype).template data<T>(), a.shape()},
+               Input<T>{to_dtype(b, dtype).template data<T>(), b.shape()});
+  });
+  if (auto* node = record<ExtremumBackward<kMaximum>>(out, {&a, &b})) {
+    node->a = SavedTensor(a, false);
+    node->b = SavedTensor(b, false);
+  }
+  return out;
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum<true>(a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum<false>(a, b); }
+
+struct ClampBackward final : Node {
+  SavedTensor input, min, max;  // an absent bound is saved as -inf / +inf
+  bool has_max = false;
+  const char* name_ = "ClampBackward1";
+  const char* name() const override { return name_; }
+  void apply(Tensor grad) override {
+    const Tensor& x = input.unpack(*this);
+    const Tensor& lo = min.unpack(*this);
+    const Tensor& hi = max.unpack(*this);
+    if (next[0])  // d clamp/dx = 1 where min <= x <= max, boundaries included (as torch); 0 elsewhere and at nan
+      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto p, auto low, auto high) {
+                        return p >= low && p <= high ? g : decltype(g)(0);
+                      }, x, lo, hi));
+    if (next.size() < 3) return;  // number bounds
+    if (next[1])  // d clamp/dmin = 1 where x < min and min < max (else max is the result)
+      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [bounded = has_max](auto g, auto p, auto low, auto high) {
+                        return p < low && (!bounded || low < high) ? g : decltype(g)(0);
+                      }, x, lo, hi));
+    if (next[2])  // d clamp/dmax = 1 where x > max or max < min
+      accumulate_grad(*next[2], gradient_map(*this, shape, grad, [](auto g, auto p, auto low, auto high) {
+                        return p > high || high < low ? g : decltype(g)(0);
+                      }, x, lo, hi));
+  }
+  void release_saved() override {
+    input.release();
+    min.release();
+    max.release();
+  }
+};
+
+namespace {
+
+// The stand-in for an absent bound: a 0-d tensor that clamps nothing (+-inf, or int64's extremes).
+Tensor no_bound(DType dtype, bool upper) {
+  Tensor bound = Tensor::empty(Shape{}, dtype);
+  dispatch_arithmetic(dtype, "clamp", [&](auto zero) {
+    using T = decltype(zero);
+    using Limits = std::numeric_limits<T>;
+    if constexpr (std::is_floating_point_v<T>)
+      *bound.data<T>() = upper ? Limits::infinity() : -Limits::infinity();
+    else
+      *bound.data<T>() = upper ? Limits::max() : Limits::lowest();
+  });
+  return bound;
+}
+
+// Both forms of clamp: `min` and `max` are tensors or wrapped numbers, undefined when absent.
+Tensor clamp_recorded(const Tensor& a, const Tensor& min, const Tensor& max, bool bounds_are_numbers) {
+  TG_CHECK(min.defined() || max.defined(), "clamp: at least one of 'min' or 'max' must not be None");
+  const DType dtype = result_type({&a, &min, &max});
+  TG_CHECK(dtype != DType::Bool, "clamp: bool tensors are not supported (as in torch); convert with .long() or .float() first");
+  const Tensor lo = min.defined() ? min : no_bound(dtype, false);
+  const Tensor hi = max.defined() ? max : no_bound(dtype, true);
+  const Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), lo.shape(), "clamp"), hi.shape(), "clamp");
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_arithmetic(dtype, "clamp", [&](auto zero) {
+    using T = decltype(zero);
+    loops::map(out.data<T>(), shape, [](T x, T low, T high) { return smaller(larger(x, low), high); },  // max wins where min > max
+               Input<T>{to_dtype(a, dtype).template data<T>(), a.shape()},
+               Input<T>{to_dtype(lo, dtype).template data<T>(), lo.shape()},
+               Input<T>{to_dtype(hi, dtype).template data<T>(), hi.shape()});
+  });
+  ClampBackward* node = bounds_are_numbers ? record<ClampBackward>(out, {&a}) : record<ClampBackward>(out, {&a, &lo, &hi});
+  if (node) {
+    if (!bounds_are_numbers) node->name_ = "ClampBackward0";
+    node->has_max = max.defined();
+    node->input = SavedTensor(a, false);
+    node->min = SavedTensor(lo, false);
+    node->max = SavedTensor(hi, false);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max, bool integral_bounds) {
+  const Tensor lo = min ? wrap_scalar(*min, integral_bounds, a) : Tensor();
+  const Tensor hi = max ? wrap_scalar(*max, integral_bounds, a) : Tensor();
+  return clamp_recorded(a, lo, hi, /*bounds_are_numbers=*/true);
+}
+
+Tensor clamp(const Tensor& a, const Tensor& min, const Tensor& max) {
+  return clamp_recorded(a, min, max, /*bounds_are_numbers=*/false);
+}
+
+// --- where ---
+
+struct WhereBackward final : Node {
+  SavedTensor condition;
+  const char* name() const override { return "WhereBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& mask = condition.unpack(*this);
+    if (next[0])  // d where(c, a, b)/da = c
+      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto c) {
+                        return c != 0 ? g : decltype(g)(0);
+                      }, mask));
+    if (next[1])  // d where(c, a, b)/db = not c
+      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto c) {
+                        return c != 0 ? decltype(g)(0) : g;
+                      }, mask));
+  }
+  void release_saved() override { condition.release(); }
+};
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  TG_CHECK(condition.dtype() == DType::Bool,
+           "where: expected condition to be a boolean tensor, but got a tensor with dtype ", dtype_name(condition.dtype()));
+  const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
+  const DType dtype = result_type(a, b);
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_all(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    loops::map(out.data<T>(), shape, [](bool c, T x, T y) { return c ? x : y; },
+               Input<bool>{condition.data<bool>(), condition.shape()},
+               Input<T>{to_dtype(a, dtype).template data<T>(), a.shape()},
+               Input<T>{to_dtype(b, dtype).template data<T>(), b.shape()});
+  });
+  if (auto* node = record<WhereBackward>(out, {&a, &b})) node->condition = SavedTensor(condition, false);
+  return out;
+}
 
 // --- comparisons ---
 

@@ -1,103 +1,313 @@
-// Reductions: sums over all elements or down to a shape, mean and norm, with their
-// backward rules.
+// Reductions and softmax. One machinery serves them all: a Reduction says which input elements
+// reduce into which result element, and `fold` runs an accumulation over it with
+// loops::for_each_row. Each op's forward kernel is followed by its backward node.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <type_traits>
 
-#include "rules.h"
 #include "loops.h"
+#include "rules.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 
 namespace tg {
 namespace {
 
-struct Identity {
-  double operator()(double x) const { return x; }
+// --- the machinery ---
+
+// Which elements of `input` reduce into which result element. `kept` is `input` with each
+// reduced dim of size 1, so it broadcasts to `input`; `result` is `kept` without the reduced
+// dims (unless keepdim). Both list the same elements in the same order, so a buffer of the
+// result's shape is indexed by offsets into `kept`.
+struct Reduction {
+  Shape input;
+  Shape kept;
+  Shape result;
+  int64_t count = 1;  // input elements per result element
 };
 
-// The sum of f(x) over a row: eight partial sums in double precision, so a float32 sum
-// stays accurate and the loop still vectorises.
-template <class T, class F = Identity>
-double sum_contiguous(const T* data, int64_t n, F f = {}) {
-  double lanes[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) lanes[k] += f(double(data[i + k]));
-  for (; i < n; ++i) lanes[0] += f(double(data[i]));
-  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+// The reduction of `input` over `dims` (all dims when empty); `op` names the caller in errors.
+Reduction reduction(const Shape& input, const std::vector<int64_t>& dims, bool keepdim, const char* op) {
+  uint32_t reduced = dims.empty() ? ~0u : 0u;  // bit d: dim d is reduced
+  for (const int64_t dim : dims) {
+    const int d = wrap_dim(dim, input.ndim(), op);
+    TG_CHECK(!(reduced >> d & 1u), op, ": dim ", d, " appears multiple times in the list of dims");
+    reduced |= 1u << d;
+  }
+  Reduction r;
+  r.input = input;
+  for (int d = 0; d < input.ndim(); ++d) {
+    const bool is_reduced = reduced >> d & 1u;
+    r.kept.push_back(is_reduced ? 1 : input[d]);
+    if (is_reduced) r.count *= input[d];
+    if (!is_reduced || keepdim) r.result.push_back(r.kept[d]);
+  }
+  return r;
 }
 
-// The dtype torch gives a sum: integers and bools sum to int64.
-DType sum_dtype(DType dtype) { return is_floating(dtype) ? dtype : DType::Int64; }
+// Calls row(result_offset, input_offset, n, along) once per row of n contiguous input elements.
+// A row along the reduced dims (`along`) reduces into the one result element result_offset;
+// any other row runs along a kept dim, and its element k reduces into result element
+// result_offset + k (for_each_row drops size-1 dims first, so such a row is contiguous in both).
+template <class Row>
+void for_each_reduced_row(const Reduction& r, Row&& row) {
+  loops::for_each_row<2>(r.input, {&r.kept, &r.input},
+                         [&](const std::array<int64_t, 2>& offsets, int64_t n, const std::array<int64_t, 2>& steps) {
+                           row(offsets[0], offsets[1], n, steps[0] == 0);
+                         });
+}
 
+// op over f(0), ..., f(n - 1), in eight independent lanes so that the loop pipelines (and a
+// float32 sum accumulated in double lanes stays accurate); `identity` is op's.
+template <class Acc, class F, class Op>
+Acc reduce_row(int64_t n, Acc identity, F f, Op op) {
+  Acc lanes[8];
+  std::fill_n(lanes, 8, identity);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int lane = 0; lane < 8; ++lane) lanes[lane] = op(lanes[lane], f(k + lane));
+  for (; k < n; ++k) lanes[0] = op(lanes[0], f(k));
+  return op(op(op(lanes[0], lanes[1]), op(lanes[2], lanes[3])), op(op(lanes[4], lanes[5]), op(lanes[6], lanes[7])));
+}
+
+// acc[o] = op(acc[o], f(i, o)) for each input element i and the result element o it reduces
+// into; `identity` is op's.
+template <class Acc, class F, class Op>
+void fold(const Reduction& r, Acc* acc, Acc identity, F f, Op op) {
+  for_each_reduced_row(r, [&](int64_t o, int64_t i, int64_t n, bool along) {
+    if (along) {
+      acc[o] = op(acc[o], reduce_row(n, identity, [&](int64_t k) { return f(i + k, o); }, op));
+    } else {
+      Acc* out = acc + o;
+      for (int64_t k = 0; k < n; ++k) out[k] = op(out[k], f(i + k, o + k));
+    }
+  });
+}
+
+// A new buffer of the result's shape, starting at `identity`, with `fold` run into it.
+template <class Acc, class F, class Op>
+Tensor fold_new(const Reduction& r, Acc identity, F f, Op op) {
+  Tensor acc = Tensor::empty(r.result, dtype_of<Acc>());
+  std::fill_n(acc.data<Acc>(), acc.numel(), identity);
+  fold(r, acc.data<Acc>(), identity, f, op);
+  return acc;
+}
+
+// Applies fn to each element of a buffer in place.
+template <class T, class Fn>
+void update(Tensor& t, Fn fn) {
+  T* data = t.data<T>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) data[i] = fn(data[i]);
+}
+
+// A gradient (or saved result) of the result's shape, viewed in `kept` so that it broadcasts
+// to the input.
+Tensor as_kept(const Tensor& t, const Shape& kept) { return reshape(t, std::vector<int64_t>(kept.begin(), kept.end())); }
+
+// A reduction along one dim, with what an index along it needs: consecutive indices lie
+// `inner` elements apart, and `size` of them make the dim (1 for a 0-d input).
+struct AlongDim {
+  Reduction r;
+  int dim = 0;
+  int64_t size = 1;
+  int64_t inner = 1;
+  // The index along the dim of input element `offset`.
+  int64_t index_of(int64_t offset) const { return offset / inner % size; }
+};
+
+AlongDim along_dim(const Shape& input, int64_t dim, bool keepdim, const char* op) {
+  AlongDim along;
+  along.r = reduction(input, {dim}, keepdim, op);
+  along.dim = wrap_dim(dim, input.ndim(), op);
+  if (input.ndim() > 0) {
+    along.size = input[along.dim];
+    for (int d = along.dim + 1; d < input.ndim(); ++d) along.inner *= input[d];
+  }
+  return along;
+}
+
+// Calls slice(result_index, offset, stride, n) for each 1-D slice of `shape` along `dim`, or,
+// for dim -1, once for all elements as one flat slice. For scans, whose order along the slice
+// matters in both directions (for_each_row serves everything else).
+template <class Slice>
+void for_each_slice(const Shape& shape, int dim, Slice&& slice) {
+  if (dim < 0) return slice(0, 0, 1, shape.numel());
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < dim; ++d) outer *= shape[d];
+  for (int d = dim + 1; d < shape.ndim(); ++d) inner *= shape[d];
+  const int64_t size = shape[dim];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < inner; ++j) slice(o * inner + j, o * size * inner + j, inner, size);
+}
+
+template <class T>
+bool is_nan(T x) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(x);
+  else
+    return false;
+}
+
+// The orders of max and min: `beats` compares numbers, nan beats every number (as in torch),
+// and `worst` loses to all.
+struct Greatest {
+  static constexpr const char* name = "max";
+  template <class T>
+  static bool beats(T x, T y) { return x > y; }
+  template <class T>
+  static T worst() {
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      return -std::numeric_limits<T>::infinity();
+    else
+      return std::numeric_limits<T>::lowest();
+  }
+};
+
+struct Least {
+  static constexpr const char* name = "min";
+  template <class T>
+  static bool beats(T x, T y) { return x < y; }
+  template <class T>
+  static T worst() {
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      return std::numeric_limits<T>::infinity();
+    else
+      return std::numeric_limits<T>::max();
+  }
+};
+
+// Whether x replaces `best` in a scan that keeps the first of equal extremes.
+template <class Order, class T>
+bool better(T x, T best) {
+  return Order::beats(x, best) || (is_nan(x) && !is_nan(best));
+}
+
+// The better of two values in `Order`, as a fold operator: of two equal values it may keep
+// either, since only the value counts.
+template <class Order>
+struct Best {
+  template <class T>
+  T operator()(T best, T x) const { return Order::beats(x, best) || is_nan(x) ? x : best; }
+};
+
+// The maximum along the reduced dims (nan if any is nan): what softmax subtracts.
+template <class T>
+Tensor maxima(const Reduction& r, const T* x) {
+  return fold_new<T>(r, Greatest::worst<T>(), [x](int64_t i, int64_t) { return x[i]; }, Best<Greatest>());
+}
+
+// The dtype torch gives a sum or product: integers and bools reduce to int64.
+DType sum_dtype(DType dtype) { return is_floating(dtype) ? dtype : DType::Int64; }
+// What a sum accumulates in: double for the floating types, int64 otherwise.
+template <class T>
+using SumAccumulator = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+void check_floating(const Tensor& a, const char* op, const char* what) {
+  TG_CHECK_AS(TypeError, is_floating(a.dtype()), op, "(): ", what, " Got: ", dtype_name(a.dtype()));
+}
+
+}  // namespace
+
+// --- sum ---
+
+namespace {
+Tensor sum_kernel(const Tensor& a, const Reduction& r) {
+  return dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    using Acc = SumAccumulator<T>;
+    const T* x = a.data<T>();
+    return to_dtype(fold_new<Acc>(r, Acc(0), [x](int64_t i, int64_t) { return Acc(x[i]); }, std::plus<Acc>()),
+                    sum_dtype(a.dtype()));
+  });
+}
 }  // namespace
 
 Tensor sum_to_shape(const Tensor& a, const Shape& shape) {
   // Keep a dim where `shape` keeps it; sum leading dims `shape` lacks and dims where it has 1.
-  Shape kept;
+  Reduction r;
+  r.input = a.shape();
   for (int d = 0; d < shape.ndim(); ++d) {
     const int da = d - (shape.ndim() - a.ndim());
-    kept.push_back(shape[d] == 1 || da < 0 ? 1 : a.shape()[da]);
+    r.kept.push_back(shape[d] == 1 || da < 0 ? 1 : a.shape()[da]);
   }
-  const DType dtype = sum_dtype(a.dtype());
-  Tensor out = zeros(kept, dtype);
-  const Tensor input = to_dtype(a, dtype);
-  dispatch_arithmetic(dtype, "sum", [&](auto zero) {
-    using T = decltype(zero);
-    T* out_data = out.data<T>();
-    const T* in = input.data<T>();
-    loops::for_each_row<2>(a.shape(), {&kept, &a.shape()},
-                           [&](const std::array<int64_t, 2>& offsets, int64_t n, const std::array<int64_t, 2>& steps) {
-                             T* o = out_data + offsets[0];
-                             const T* x = in + offsets[1];
-                             if (steps[0] == 0)
-                               *o += static_cast<T>(sum_contiguous(x, n));
-                             else
-                               for (int64_t i = 0; i < n; ++i) o[i] += x[i];
-                           });
-  });
-  return out;
+  r.result = r.kept;
+  return sum_kernel(a, r);
 }
 
 struct SumBackward final : Node {
-  const char* name() const override { return "SumBackward0"; }
-  void apply(Tensor grad) override { accumulate_grad(*next[0], std::move(grad)); }  // d(sum a)/da = 1, broadcast
+  Shape kept;
+  const char* name_ = "SumBackward0";
+  const char* name() const override { return name_; }
+  void apply(Tensor grad) override { accumulate_grad(*next[0], as_kept(grad, kept)); }  // d(sum a)/da = 1, broadcast
 };
 
-Tensor sum(const Tensor& a) {
-  Tensor out = sum_to_shape(a, Shape{});
-  record<SumBackward>(out, {&a});
+namespace {
+Tensor sum_recorded(const Tensor& a, const Reduction& r, const char* node_name) {
+  Tensor out = sum_kernel(a, r);
+  if (auto* node = record<SumBackward>(out, {&a})) {
+    node->kept = r.kept;
+    node->name_ = node_name;
+  }
   return out;
 }
+}  // namespace
+
+Tensor sum(const Tensor& a) { return sum_recorded(a, reduction(a.shape(), {}, false, "sum"), "SumBackward0"); }
+
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return sum_recorded(a, reduction(a.shape(), dims, keepdim, "sum"), "SumBackward1");
+}
+
+// --- mean ---
 
 struct MeanBackward final : Node {
+  Shape kept;
   int64_t count = 0;
-  const char* name() const override { return "MeanBackward0"; }
+  const char* name_ = "MeanBackward0";
+  const char* name() const override { return name_; }
   void apply(Tensor grad) override {  // d(mean a)/da = 1/n, broadcast
-    accumulate_grad(*next[0], div(grad, scalar_tensor(double(count), grad.dtype())));
+    accumulate_grad(*next[0], div(as_kept(grad, kept), scalar_tensor(double(count), grad.dtype())));
   }
 };
 
-Tensor mean(const Tensor& a) {
-  TG_CHECK_AS(TypeError, is_floating(a.dtype()),
-              "mean(): could not infer output dtype. Input dtype must be a floating point dtype. Got: ",
-              dtype_name(a.dtype()));
-  Tensor out;
-  {
-    NoGradGuard no_grad;  // one node for the mean, not a sum and a div
-    out = div(sum(a), scalar_tensor(double(a.numel()), a.dtype()));
+namespace {
+Tensor mean_recorded(const Tensor& a, const Reduction& r, const char* node_name) {
+  check_floating(a, "mean", "could not infer output dtype. Input dtype must be a floating point dtype.");
+  Tensor sums = dispatch_floating(a.dtype(), "mean", [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    return fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]); }, std::plus<double>());
+  });
+  update<double>(sums, [count = double(r.count)](double s) { return s / count; });  // 0 / 0 = nan for nothing
+  Tensor out = to_dtype(sums, a.dtype());
+  if (auto* node = record<MeanBackward>(out, {&a})) {
+    node->kept = r.kept;
+    node->count = r.count;
+    node->name_ = node_name;
   }
-  if (auto* node = record<MeanBackward>(out, {&a})) node->count = a.numel();
   return out;
 }
+}  // namespace
+
+Tensor mean(const Tensor& a) { return mean_recorded(a, reduction(a.shape(), {}, false, "mean"), "MeanBackward0"); }
+
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return mean_recorded(a, reduction(a.shape(), dims, keepdim, "mean"), "MeanBackward1");
+}
+
+// --- norm ---
 
 struct NormBackward final : Node {
   SavedTensor input, result;
+  Shape kept;
   const char* name() const override { return "LinalgVectorNormBackward0"; }
   void apply(Tensor grad) override {  // d|a|/da = a / |a|, taken as 0 where |a| == 0
-    accumulate_grad(*next[0], gradient_map(*this, input.unpack(*this).shape(), grad,
-                                           [](auto g, auto x, auto r) { return r == 0 ? decltype(g)(0) : g * x / r; },
-                                           input.unpack(*this), result.unpack(*this)));
+    const Tensor& x = input.unpack(*this);
+    accumulate_grad(*next[0], gradient_map(*this, x.shape(), as_kept(grad, kept),
+                                           [](auto g, auto v, auto n) { return v * (n == 0 ? decltype(g)(0) : g / n); },
+                                           x, as_kept(result.unpack(*this), kept)));
   }
   void release_saved() override {
     input.release();
@@ -105,18 +315,460 @@ struct NormBackward final : Node {
   }
 };
 
-Tensor norm(const Tensor& a) {
-  Tensor out = Tensor::empty(Shape{}, a.dtype());
-  dispatch_floating(a.dtype(), "norm", [&](auto zero) {
+namespace {
+Tensor norm_recorded(const Tensor& a, const Reduction& r) {
+  check_floating(a, "norm", "Expected a floating point tensor as input.");
+  Tensor squares = dispatch_floating(a.dtype(), "norm", [&](auto zero) {
     using T = decltype(zero);
-    const double squares = sum_contiguous(a.data<T>(), a.numel(), [](double x) { return x * x; });
-    *out.data<T>() = static_cast<T>(std::sqrt(squares));
+    const T* x = a.data<T>();
+    return fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]) * double(x[i]); }, std::plus<double>());
   });
+  update<double>(squares, [](double s) { return std::sqrt(s); });
+  Tensor out = to_dtype(squares, a.dtype());
   if (auto* node = record<NormBackward>(out, {&a})) {
     node->input = SavedTensor(a, false);
     node->result = SavedTensor(out, true);
+    node->kept = r.kept;
   }
   return out;
+}
+}  // namespace
+
+Tensor norm(const Tensor& a) { return norm_recorded(a, reduction(a.shape(), {}, false, "norm")); }
+
+Tensor norm(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return norm_recorded(a, reduction(a.shape(), dims, keepdim, "norm"));
+}
+
+// --- var, std ---
+
+struct VarBackward final : Node {
+  SavedTensor input, mean, result;  // mean in `kept`, made by the forward; result for std only
+  Shape kept;
+  int64_t count = 0;
+  double correction = 1;
+  bool all_dims = false;  // no dims given: torch's rule for n - correction <= 0 differs
+  bool is_std = false;
+  const char* name() const override { return is_std ? "StdBackward0" : "VarBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& x = input.unpack(*this);
+    const double dof = double(count) - correction;
+    const bool degenerate = all_dims && dof <= 0;
+    const double scale = 2 / dof;
+    // d var/da = 2 (a - mean) / (n - correction); with no dims and n - correction <= 0, torch
+    // takes it as inf, and as nan where a == mean (inf * 0).
+    const auto var_rule = [degenerate, scale](auto g, auto v, auto m) {
+      using T = decltype(g);
+      if (degenerate) return g * (v == m ? std::numeric_limits<T>::quiet_NaN() : std::numeric_limits<T>::infinity());
+      return T(scale) * g * (v - m);
+    };
+    const Tensor grad_kept = as_kept(grad, kept);
+    if (!is_std) {
+      accumulate_grad(*next[0], gradient_map(*this, x.shape(), grad_kept, var_rule, x, mean.unpack(*this)));
+      return;
+    }
+    // d std/d var = 1 / (2 std), taken as 0 where std == 0
+    accumulate_grad(*next[0], gradient_map(*this, x.shape(), grad_kept, [var_rule](auto g, auto v, auto m, auto s) {
+                      return var_rule(s == 0 ? decltype(g)(0) : g / (s * 2), v, m);
+                    }, x, mean.unpack(*this), as_kept(result.unpack(*this), kept)));
+  }
+  void release_saved() override {
+    input.release();
+    mean.release();
+    result.release();
+  }
+};
+
+namespace {
+Tensor variance(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim, bool is_std) {
+  const char* op = is_std ? "std" : "var";
+  check_floating(a, op, "std and var only support floating point dtypes.");
+  const Reduction r = reduction(a.shape(), dims, keepdim, op);
+  Tensor means, variances;  // in double: two passes, so no cancellation
+  dispatch_floating(a.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    means = fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]); }, std::plus<double>());
+    update<double>(means, [count = double(r.count)](double s) { return s / count; });
+    const double* m = means.data<double>();
+    variances = fold_new<double>(r, 0.0, [x, m](int64_t i, int64_t o) {
+      const double deviation = double(x[i]) - m[o];
+      return deviation * deviation;
+    }, std::plus<double>());
+  });
+  // torch divides by 0 rather than by a negative count, giving inf (or nan for 0 / 0)
+  const double dof = std::max(0.0, double(r.count) - correction);
+  update<double>(variances, [dof, is_std](double v) { return is_std ? std::sqrt(v / dof) : v / dof; });
+  Tensor out = to_dtype(variances, a.dtype());
+  if (auto* node = record<VarBackward>(out, {&a})) {
+    node->input = SavedTensor(a, false);
+    node->mean = SavedTensor(as_kept(to_dtype(means, a.dtype()), r.kept), false);
+    if (is_std) node->result = SavedTensor(out, true);
+    node->kept = r.kept;
+    node->count = r.count;
+    node->correction = correction;
+    node->all_dims = dims.empty() || a.ndim() == 0;
+    node->is_std = is_std;
+  }
+  return out;
+}
+}  // namespace
+
+Tensor var(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim) {
+  return variance(a, dims, correction, keepdim, /*is_std=*/false);
+}
+
+Tensor std(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim) {
+  return variance(a, dims, correction, keepdim, /*is_std=*/true);
+}
+
+// --- logsumexp ---
+
+struct LogsumexpBackward final : Node {
+  SavedTensor input, result;
+  Shape kept;
+  const char* name() const override { return "LogsumexpBackward0"; }
+  void apply(Tensor grad) override {  // d logsumexp(a)/da = exp(a - logsumexp(a)), the softmax
+    const Tensor& x = input.unpack(*this);
+    accumulate_grad(*next[0], gradient_map(*this, x.shape(), as_kept(grad, kept),
+                                           [](auto g, auto v, auto l) { return g * std::exp(v - l); }, x,
+                                           as_kept(result.unpack(*this), kept)));
+  }
+  void release_saved() override {
+    input.release();
+    result.release();
+  }
+};
+
+Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  const Reduction r = reduction(a.shape(), dims, keepdim, "logsumexp");
+  const Tensor input = is_floating(a.dtype()) ? a : to_dtype(a, DType::Float32);
+  Tensor out = dispatch_floating(input.dtype(), "logsumexp", [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data<T>();
+    // log sum exp(a) = log sum exp(a - shift) + shift, with the maximum as the shift, or 0 where
+    // it is infinite (as torch); the empty sum gives log 0 = -inf
+    Tensor shift = maxima(r, x);
+    update<T>(shift, [](T m) { return std::isinf(m) ? T(0) : m; });
+    const T* s = shift.data<T>();
+    Tensor sums = fold_new<double>(r, 0.0, [x, s](int64_t i, int64_t o) { return double(std::exp(x[i] - s[o])); },
+                                   std::plus<double>());
+    Tensor result = Tensor::empty(r.result, input.dtype());
+    T* l = result.data<T>();
+    const double* sum = sums.data<double>();
+    for (int64_t o = 0, n = result.numel(); o < n; ++o) l[o] = static_cast<T>(std::log(sum[o]) + s[o]);
+    return result;
+  });
+  if (auto* node = record<LogsumexpBackward>(out, {&a})) {
+    node->input = SavedTensor(a, false);
+    node->result = SavedTensor(out, true);
+    node->kept = r.kept;
+  }
+  return out;
+}
+
+// --- prod ---
+
+struct ProdBackward final : Node {
+  SavedTensor input, result;
+  Shape kept;
+  int dim = -1;  // the dim reduced, or -1 for the whole input (ProdBackward0)
+  const char* name() const override { return dim < 0 ? "ProdBackward0" : "ProdBackward1"; }
+  void apply(Tensor grad) override {
+    const Tensor& x = input.unpack(*this);
+    if (x.ndim() == 0) return accumulate_grad(*next[0], std::move(grad));  // the product of one element is itself
+    const Tensor g = as_kept(grad, kept);
+    accumulate_grad(*next[0], dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* xs = x.data<T>();
+      const int64_t zeros_count = std::count(xs, xs + x.numel(), T(0));
+      if (zeros_count == 0)  // d(prod a)/da_k = prod(a) / a_k
+        return gradient_map(*this, x.shape(), g, [](auto gv, auto v, auto p) { return gv * (p / v); }, x,
+                            as_kept(result.unpack(*this), kept));
+      if (dim < 0 && zeros_count > 1) return zeros(x.shape(), dtype);  // every product of the others has a zero
+      // With a zero anywhere, torch takes the product of the others without dividing, as the
+      // product of the elements before a_k along its slice times those after, for every slice.
+      Tensor out = Tensor::empty(x.shape(), dtype);
+      T* o = out.data<T>();
+      const T* gs = g.data<T>();
+      for_each_slice(x.shape(), dim, [&](int64_t result_index, int64_t offset, int64_t stride, int64_t n) {
+        T before = 1;
+        for (int64_t k = 0; k < n; ++k) {
+          o[offset + k * stride] = before;
+          before *= xs[offset + k * stride];
+        }
+        T after = 1;
+        for (int64_t k = n - 1; k >= 0; --k) {
+          o[offset + k * stride] = gs[result_index] * (o[offset + k * stride] * after);
+          after *= xs[offset + k * stride];
+        }
+      });
+      return out;
+    }));
+  }
+  void release_saved() override {
+    input.release();
+    result.release();
+  }
+};
+
+namespace {
+Tensor prod_recorded(const Tensor& a, const Reduction& r, int dim) {
+  Tensor out = dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, T, int64_t>;  // as torch: float32 overflows as float32
+    const T* x = a.data<T>();
+    return to_dtype(fold_new<Acc>(r, Acc(1), [x](int64_t i, int64_t) { return Acc(x[i]); }, std::multiplies<Acc>()),
+                    sum_dtype(a.dtype()));
+  });
+  if (auto* node = record<ProdBackward>(out, {&a})) {
+    node->input = SavedTensor(a, false);
+    node->result = SavedTensor(out, true);
+    node->kept = r.kept;
+    node->dim = dim;
+  }
+  return out;
+}
+}  // namespace
+
+Tensor prod(const Tensor& a) { return prod_recorded(a, reduction(a.shape(), {}, false, "prod"), -1); }
+
+Tensor prod(const Tensor& a, int64_t dim, bool keepdim) {
+  const AlongDim along = along_dim(a.shape(), dim, keepdim, "prod");
+  return prod_recorded(a, along.r, a.ndim() == 0 ? -1 : along.dim);
+}
+
+// --- max, min, argmax, argmin ---
+
+// Over all elements: the gradient is shared evenly by the elements equal to the result (the nan
+// ones when it is nan), as torch's evenly_distribute_backward.
+struct ExtremeBackward final : Node {
+  SavedTensor input, result;
+  const char* name_ = "MaxBackward1";
+  const char* name() const override { return name_; }
+  void apply(Tensor grad) override {
+    const Tensor& x = input.unpack(*this);
+    Tensor out = Tensor::empty(x.shape(), dtype);
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* xs = x.data<T>();
+      T* o = out.data<T>();
+      const T extreme = *result.unpack(*this).template data<T>();
+      const bool nan = std::isnan(extreme);
+      const int64_t n = x.numel();
+      int64_t ties = 0;
+      for (int64_t i = 0; i < n; ++i) ties += nan ? std::isnan(xs[i]) : xs[i] == extreme;
+      const T share = *grad.data<T>() / T(ties);  // d max/da_k = 1 / ties where a_k is a maximum
+      for (int64_t i = 0; i < n; ++i) o[i] = (nan ? std::isnan(xs[i]) : xs[i] == extreme) ? share : T(0);
+    });
+    accumulate_grad(*next[0], std::move(out));
+  }
+  void release_saved() override {
+    input.release();
+    result.release();
+  }
+};
+
+// Along a dim: the gradient goes to the index the forward returned.
+struct ExtremeAlongBackward final : Node {
+  SavedTensor indices;
+  AlongDim along;
+  const char* name_ = "MaxBackward0";
+  const char* name() const override { return name_; }
+  void apply(Tensor grad) override {
+    Tensor out = zeros(along.r.input, dtype);
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* g = grad.data<T>();
+      const int64_t* index = indices.unpack(*this).template data<int64_t>();
+      T* o = out.data<T>();
+      for_each_reduced_row(along.r, [&](int64_t r, int64_t i, int64_t n, bool is_along) {
+        if (is_along) {
+          o[i + index[r]] = g[r];  // d max/da_k = 1 at the index returned
+        } else {
+          const int64_t k = along.index_of(i);
+          for (int64_t j = 0; j < n; ++j)
+            if (index[r + j] == k) o[i + j] = g[r + j];
+        }
+      });
+    });
+    accumulate_grad(*next[0], std::move(out));
+  }
+  void release_saved() override { indices.release(); }
+};
+
+namespace {
+
+template <class Order>
+Tensor extreme(const Tensor& a) {
+  TG_CHECK(a.numel() > 0, Order::name, "(): Expected reduction dim to be specified for input.numel() == 0. "
+           "Specify the reduction dim with the 'dim' argument.");
+  const Reduction r = reduction(a.shape(), {}, false, Order::name);
+  Tensor out = dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    return fold_new<T>(r, Order::template worst<T>(), [x](int64_t i, int64_t) { return x[i]; }, Best<Order>());
+  });
+  if (auto* node = record<ExtremeBackward>(out, {&a})) {
+    node->input = SavedTensor(a, false);
+    node->result = SavedTensor(out, true);
+    node->name_ = std::is_same_v<Order, Greatest> ? "MaxBackward1" : "MinBackward1";
+  }
+  return out;
+}
+
+// The first extreme element of each slice along the dim, and its index there.
+template <class Order, class T>
+void select_along(const AlongDim& along, const T* x, T* values, int64_t* indices) {
+  std::fill_n(values, along.r.result.numel(), Order::template worst<T>());
+  std::fill_n(indices, along.r.result.numel(), int64_t(0));
+  for_each_reduced_row(along.r, [&](int64_t r, int64_t i, int64_t n, bool is_along) {
+    if (is_along) {  // the whole slice, index k at element k: the extreme, then its first index
+      const T best = reduce_row(n, Order::template worst<T>(), [&](int64_t k) { return x[i + k]; }, Best<Order>());
+      int64_t first = 0;
+      while (first < n - 1 && !(x[i + first] == best || (is_nan(best) && is_nan(x[i + first])))) ++first;
+      values[r] = best;
+      indices[r] = first;
+    } else {  // one index of n slices
+      const int64_t k = along.index_of(i);
+      for (int64_t j = 0; j < n; ++j)
+        if (better<Order>(x[i + j], values[r + j])) {
+          values[r + j] = x[i + j];
+          indices[r + j] = k;
+        }
+    }
+  });
+}
+
+AlongDim nonempty_along_dim(const Shape& input, int64_t dim, bool keepdim, const char* op) {
+  AlongDim along = along_dim(input, dim, keepdim, op);
+  TG_CHECK_AS(IndexError, along.size > 0, op, "(): Expected reduction dim ", along.dim, " to have non-zero size.");
+  return along;
+}
+
+template <class Order>
+ValuesIndices extreme_along(const Tensor& a, int64_t dim, bool keepdim) {
+  const AlongDim along = nonempty_along_dim(a.shape(), dim, keepdim, Order::name);
+  ValuesIndices out{Tensor::empty(along.r.result, a.dtype()), Tensor::empty(along.r.result, DType::Int64)};
+  dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    select_along<Order>(along, a.data<T>(), out.values.data<T>(), out.indices.data<int64_t>());
+  });
+  if (auto* node = record<ExtremeAlongBackward>(out.values, {&a})) {
+    node->indices = SavedTensor(out.indices, false);
+    node->along = along;
+    node->name_ = std::is_same_v<Order, Greatest> ? "MaxBackward0" : "MinBackward0";
+  }
+  return out;
+}
+
+template <class Order>
+Tensor arg_extreme(const Tensor& a, std::optional<int64_t> dim, bool keepdim, const char* op) {
+  TG_CHECK_AS(TypeError, a.dtype() != DType::Bool, op, "(): does not support bool input");
+  TG_CHECK_AS(IndexError, dim || a.numel() > 0, op, "(): Expected reduction dim to be specified for input.numel() == 0.");
+  // Without a dim, the index into the flattened input; keepdim keeps every dim with size 1.
+  const AlongDim along = dim ? nonempty_along_dim(a.shape(), *dim, keepdim, op) : along_dim(Shape{a.numel()}, 0, false, op);
+  Shape shape = along.r.result;
+  if (!dim) {
+    shape = Shape{};
+    for (int d = 0; keepdim && d < a.ndim(); ++d) shape.push_back(1);
+  }
+  Tensor indices = Tensor::empty(shape, DType::Int64);
+  dispatch_arithmetic(a.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    Tensor values = Tensor::empty(shape, a.dtype());
+    select_along<Order>(along, a.data<T>(), values.data<T>(), indices.data<int64_t>());
+  });
+  return indices;
+}
+
+}  // namespace
+
+Tensor max(const Tensor& a) { return extreme<Greatest>(a); }
+Tensor min(const Tensor& a) { return extreme<Least>(a); }
+ValuesIndices max(const Tensor& a, int64_t dim, bool keepdim) { return extreme_along<Greatest>(a, dim, keepdim); }
+ValuesIndices min(const Tensor& a, int64_t dim, bool keepdim) { return extreme_along<Least>(a, dim, keepdim); }
+
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme<Greatest>(a, dim, keepdim, "argmax");
+}
+
+Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme<Least>(a, dim, keepdim, "argmin");
+}
+
+// --- softmax, log_softmax ---
+
+struct SoftmaxBackward final : Node {
+  SavedTensor result;
+  Reduction r;  // along the softmax dim, keepdim
+  bool log = false;
+  const char* name() const override { return log ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }
+  void apply(Tensor grad) override {
+    const Tensor& y = result.unpack(*this);
+    Tensor out = Tensor::empty(r.input, dtype);
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* g = grad.data<T>();
+      const T* ys = y.data<T>();
+      const loops::Input<T> grads{g, r.input}, outputs{ys, r.input};
+      if (log) {  // d log_softmax(a)_j/da_k = [j == k] - softmax(a)_k: g - exp(y) * sum(g)
+        const Tensor sums = fold_new<double>(r, 0.0, [g](int64_t i, int64_t) { return double(g[i]); }, std::plus<double>());
+        loops::map(out.data<T>(), r.input, [](T gv, T yv, double s) { return gv - std::exp(yv) * T(s); }, grads, outputs,
+                   loops::Input<double>{sums.data<double>(), r.kept});
+      } else {  // d softmax(a)_j/da_k = y_j ([j == k] - y_k): y * (g - sum(g * y))
+        const Tensor dots = fold_new<double>(r, 0.0, [g, ys](int64_t i, int64_t) { return double(g[i]) * double(ys[i]); },
+                                             std::plus<double>());
+        loops::map(out.data<T>(), r.input, [](T gv, T yv, double d) { return yv * (gv - T(d)); }, grads, outputs,
+                   loops::Input<double>{dots.data<double>(), r.kept});
+      }
+    });
+    accumulate_grad(*next[0], std::move(out));
+  }
+  void release_saved() override { result.release(); }
+};
+
+namespace {
+Tensor softmax_recorded(const Tensor& a, int64_t dim, std::optional<DType> dtype, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  const Tensor input = dtype ? to_dtype(a, *dtype) : a;
+  const Reduction r = reduction(input.shape(), {dim}, /*keepdim=*/true, op);
+  Tensor out = Tensor::empty(input.shape(), input.dtype());
+  dispatch_floating(input.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = input.data<T>();
+    T* y = out.data<T>();
+    // softmax(a) = softmax(a - max(a)), computed so: exp never overflows
+    const Tensor shift = maxima(r, x);
+    const T* s = shift.data<T>();
+    const loops::Input<T> inputs{x, r.input}, shifts{s, r.kept};
+    if (log) {  // log_softmax(a) = (a - shift) - log(sum(exp(a - shift)))
+      Tensor sums = fold_new<double>(r, 0.0, [x, s](int64_t i, int64_t o) { return double(std::exp(x[i] - s[o])); },
+                                     std::plus<double>());
+      update<double>(sums, [](double sum) { return std::log(sum); });
+      loops::map(y, r.input, [](T v, T shift, double log_sum) { return (v - shift) - T(log_sum); }, inputs, shifts,
+                 loops::Input<double>{sums.data<double>(), r.kept});
+    } else {  // softmax(a) = exp(a - shift) * (1 / sum(exp(a - shift)))
+      loops::map(y, r.input, [](T v, T shift) { return std::exp(v - shift); }, inputs, shifts);
+      Tensor sums = fold_new<double>(r, 0.0, [y](int64_t i, int64_t) { return double(y[i]); }, std::plus<double>());
+      update<double>(sums, [](double sum) { return 1 / sum; });
+      loops::map(y, r.input, [](T e, double inverse) { return e * T(inverse); }, loops::Input<T>{y, r.input},
+                 loops::Input<double>{sums.data<double>(), r.kept});
+    }
+  });
+  if (auto* node = record<SoftmaxBackward>(out, {&a})) {
+    node->result = SavedTensor(out, true);
+    node->r = r;
+    node->log = log;
+  }
+  return out;
+}
+}  // namespace
+
+Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) { return softmax_recorded(a, dim, dtype, false); }
+
+Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  return softmax_recorded(a, dim, dtype, true);
 }
 
 }  // namespace tg

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -18,6 +19,34 @@ Tensor neg(const Tensor& a);
 // `scalar - a` and `scalar ** a` record the ops torch records for them (RsubBackward1, PowBackward2).
 Tensor rsub(const Tensor& a, double scalar);
 Tensor rpow(const Tensor& a, double scalar);
+
+// --- elementwise math (torch's semantics at 0, at the infinities and for nan) ---
+// Integer and bool inputs give float32 results, as in torch; abs and relu keep int64.
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor abs(const Tensor& a);      // gradient sign(x): 0 at 0
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor relu(const Tensor& a);     // gradient 0 at 0
+
+// `a` limited to [min, max] elementwise (max wins where min > max; nan propagates); at least
+// one bound is needed. The gradient passes where min <= a <= max, boundaries included.
+// Number bounds (ClampBackward1): integral ones keep an int64 tensor's dtype, others make it float32.
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max, bool integral_bounds = false);
+// Tensor bounds (ClampBackward0), undefined for none: broadcast with `a`, and get gradients
+// where they are the result.
+Tensor clamp(const Tensor& a, const Tensor& min, const Tensor& max);
+
+// Elementwise larger / smaller of two broadcast tensors, nan propagating; at a tie each
+// operand gets half the gradient.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+
+// a where `condition` (a bool tensor) holds, b elsewhere; all three broadcast.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
 // --- comparisons (not differentiable; bool results) ---
 enum class Compare { Eq, Ne, Lt, Le, Gt, Ge };
