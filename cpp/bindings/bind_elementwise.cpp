@@ -94,6 +94,11 @@ void bind_elementwise(py::module_& m) {
       "Limits each element to [min, max] (numbers, or tensors that broadcast); at least one bound is needed.";
   m.def("clamp", &clamp, py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none(), clamp_doc);
   def_method("clamp", &clamp, py::arg("min") = py::none(), py::arg("max") = py::none(), clamp_doc);
+  def_method("clamp_", [](py::object self, py::handle min, py::handle max) {
+    Tensor t = unwrap(self.ptr());
+    tg::write_inplace("clamp_", t, [&](const Tensor& old) { return clamp(old, min, max); });
+    return self;
+  }, py::arg("min") = py::none(), py::arg("max") = py::none(), "In-place clamp: self takes clamp(self, min, max).");
 
   m.def("maximum", &tg::maximum, py::arg("input"), py::arg("other"), "Elementwise maximum, broadcasting; nan propagates.");
   m.def("minimum", &tg::minimum, py::arg("input"), py::arg("other"), "Elementwise minimum, broadcasting; nan propagates.");

@@ -4,6 +4,7 @@
 #include "tapegrad/ops/convert.h"
 #include "tapegrad/ops/elementwise.h"
 #include "tapegrad/ops/factory.h"
+#include "tapegrad/ops/index.h"
 #include "tapegrad/ops/inplace.h"
 #include "tapegrad/ops/linalg.h"
 #include "tapegrad/ops/nn.h"
