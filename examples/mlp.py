@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tapegrad as tg  # noqa: E402
 import tapegrad.nn.functional as F  # noqa: E402
-from softmax_regression import evaluate_accuracy, sgd  # noqa: E402
+from softmax_regression import sgd, train  # noqa: E402
 from synthetic_images import load_data  # noqa: E402
 
 num_inputs, num_outputs, num_hiddens = 784, 10, 256
@@ -34,17 +34,10 @@ def main(num_epochs=5, lr=0.1, batch_size=256, seed=0):
         H = relu(X @ W1 + b1)  # Here '@' stands for matrix multiplication
         return H @ W2 + b2
 
-    for epoch in range(num_epochs):
-        total_loss, total = 0.0, 0
-        for X, y in train_iter():
-            l = F.cross_entropy(net(X), y, reduction="none")
-            l.sum().backward()
-            sgd(params, lr, batch_size)
-            total_loss += float(l.sum())
-            total += y.numel()
-        train_loss = total_loss / total
-        print(f"epoch {epoch + 1}, loss {train_loss:f}, test acc {evaluate_accuracy(net, test_iter):.3f}")
-    return train_loss, evaluate_accuracy(net, test_iter)
+    def loss(y_hat, y):
+        return F.cross_entropy(y_hat, y, reduction="none")
+
+    return train(net, train_iter, test_iter, loss, num_epochs, lambda: sgd(params, lr, batch_size))
 
 
 if __name__ == "__main__":

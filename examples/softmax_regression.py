@@ -56,12 +56,17 @@ def main(num_epochs=5, lr=0.1, batch_size=256, seed=0):
     def net(X):
         return softmax(tg.matmul(X.reshape((-1, W.shape[0])), W) + b)
 
+    return train(net, train_iter, test_iter, cross_entropy, num_epochs, lambda: sgd([W, b], lr, batch_size))
+
+
+def train(net, train_iter, test_iter, loss, num_epochs, updater):
+    """Train a model (D2L's train_ch3); returns the last epoch's loss and the test accuracy."""
     for epoch in range(num_epochs):
         total_loss, total = 0.0, 0
         for X, y in train_iter():
-            l = cross_entropy(net(X), y)
+            l = loss(net(X), y)
             l.sum().backward()
-            sgd([W, b], lr, batch_size)
+            updater()
             total_loss += float(l.sum())
             total += y.numel()
         train_loss = total_loss / total
