@@ -192,3 +192,8 @@ def check_op_torch(fn_tg, fn_torch, shapes, dtype="float64", *, domains="real", 
                     f"differs from torch",
             **grad_tol,
         )
+
+
+def grad_fn_name(expression, lib, x):
+    """The grad_fn name of `expression`, evaluated with `x` and `lib` (tapegrad or torch) in scope."""
+    return eval(expression, {"x": x, "lib": lib}).grad_fn.name()
