@@ -11,6 +11,8 @@ void bind_linalg(py::module_& m) {
   def_method("mm", &tg::mm);
   def_method("outer", &tg::outer);
   m.def("dot", &tg::dot);
+  m.def("set_num_threads", &tg::set_num_threads, py::arg("threads"));
+  m.def("get_num_threads", &tg::get_num_threads);
   def_method("dot", &tg::dot);
 }
 

@@ -6,8 +6,10 @@
 
 #ifdef TAPEGRAD_BLAS_SCIPY_PREFIX
 #define TG_CBLAS(name) scipy_cblas_##name
+#define TG_OPENBLAS(name) scipy_openblas_##name
 #else
 #define TG_CBLAS(name) cblas_##name
+#define TG_OPENBLAS(name) openblas_##name
 #endif
 
 namespace tg::blas {

@@ -1,0 +1,113 @@
+"""dot, matmul (@), mm, outer and the fused nn.functional ops: values against numpy,
+gradients against finite differences in float64, and both against torch when installed."""
+import numpy as np
+import pytest
+
+import tapegrad as tg
+import tapegrad.nn.functional as F
+from gradcheck import FLOAT_DTYPES, check_op, check_op_torch, requires_torch, torch
+
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),        # mm
+    ((4,), (4, 5)),          # vector @ matrix
+    ((3, 4), (4,)),          # mv
+    ((4,), (4,)),            # dot
+    ((2, 3, 4), (4, 5)),     # batch @ matrix
+    ((2, 1, 3, 4), (5, 4, 2)),  # broadcast batch dims
+    ((4,), (2, 4, 3)),       # vector @ batch
+    ((0, 3), (3, 2)),        # empty rows
+    ((3, 0), (0, 2)),        # empty inner dim: zeros
+    ((1, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(shapes, dtype):
+    check_op(lambda a, b: a @ b, np.matmul, list(shapes), dtype, name="matmul")
+
+
+@requires_torch
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_against_torch(shapes):
+    check_op_torch(tg.matmul, torch.matmul, list(shapes), "float64", name="matmul")
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_mm_outer_dot(dtype):
+    check_op(tg.mm, np.matmul, [(2, 3), (3, 4)], dtype, name="mm")
+    check_op(tg.outer, np.outer, [(3,), (4,)], dtype, name="outer")
+    check_op(tg.dot, np.dot, [(5,), (5,)], dtype, name="dot")
+
+
+def test_matmul_fan_out():
+    check_op(lambda a: a @ a, lambda a: a @ a, [(3, 3)], "float64", name="a @ a")
+
+
+@pytest.mark.parametrize(
+    "shapes, error",
+    [(((3, 4), (5, 2)), RuntimeError), (((), (3,)), RuntimeError), (((3,), (4,)), RuntimeError)],
+    ids=["inner mismatch", "0-d", "dot size"],
+)
+def test_matmul_errors_name_the_shapes(shapes, error):
+    a, b = (tg.zeros(*s) for s in shapes)
+    with pytest.raises(error) as caught:
+        a @ b
+    if shapes[0] == (3, 4):
+        assert "(3, 4)" in str(caught.value) and "(5, 2)" in str(caught.value)
+
+
+def test_mixed_dtypes_are_an_error_as_in_torch():
+    with pytest.raises(RuntimeError):
+        tg.zeros(2, 2) @ tg.zeros(2, 2, dtype=tg.float64)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape", [(5, 4), (4,), (2, 3, 4), (0, 4)], ids=str)
+def test_linear(x_shape, dtype):
+    check_op(F.linear, lambda x, w, b: x @ w.T + b, [x_shape, (3, 4), (3,)], dtype, name="linear")
+    check_op(lambda x, w: F.linear(x, w), lambda x, w: x @ w.T, [x_shape, (3, 4)], dtype, name="linear, no bias")
+
+
+def log_softmax_np(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy(reduction):
+    target = np.array([0, 3, 1, 3, 2])
+    reduce = {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction]
+    check_op(
+        lambda x: F.cross_entropy(x, tg.tensor(target), reduction=reduction),
+        lambda x: reduce(-log_softmax_np(x)[np.arange(5), target]),
+        [(5, 4)], "float64", name=f"cross_entropy {reduction}",
+    )
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    loss = F.cross_entropy(tg.tensor([[1e4, -1e4, 0.0]], requires_grad=True), tg.tensor([1]))
+    assert np.isfinite(loss.item()) and loss.item() == pytest.approx(2e4)
+
+
+def test_cross_entropy_target_out_of_range_is_an_index_error():
+    with pytest.raises(IndexError):
+        F.cross_entropy(tg.zeros(2, 3), tg.tensor([0, 3]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(reduction):
+    reduce = {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction]
+    check_op(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: reduce((a - b) ** 2),
+             [(4, 3), (4, 3)], "float64", name=f"mse_loss {reduction}")
+
+
+def test_num_threads_round_trip():
+    before = tg.get_num_threads()
+    try:
+        tg.set_num_threads(1)
+        assert tg.get_num_threads() == 1
+        with pytest.raises(ValueError):
+            tg.set_num_threads(0)
+    finally:
+        tg.set_num_threads(before)
