@@ -4,11 +4,15 @@
 
 namespace tg {
 
+namespace {
+
 struct ToCopyBackward final : Node {
   const char* name() const override { return "ToCopyBackward0"; }
   // The gradient is the incoming one in the input's dtype, which accumulate_grad converts to.
   void apply(Tensor grad) override { accumulate_grad(*next[0], std::move(grad)); }
 };
+
+}  // namespace
 
 Tensor to(const Tensor& a, DType dtype) {
   if (a.dtype() == dtype) return a;  // as torch: the same tensor, no copy

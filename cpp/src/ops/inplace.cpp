@@ -121,6 +121,8 @@ Tensor& zero_(Tensor& self) {
   return self;
 }
 
+namespace {
+
 struct CopyBackward final : Node {
   const char* name() const override { return "CopyBackwards"; }
   void apply(Tensor grad) override {
@@ -128,6 +130,8 @@ struct CopyBackward final : Node {
     if (next[1]) accumulate_grad(*next[1], std::move(grad));  // d(copy)/dsource = 1, summed over broadcast
   }
 };
+
+}  // namespace
 
 Tensor& copy_(Tensor& self, const Tensor& source) {
   TG_CHECK(broadcast_shapes(self.shape(), source.shape(), "copy_") == self.shape(), "copy_: the source of shape ",

@@ -58,8 +58,6 @@ Shape as_matrix(const Shape& shape, bool left) {
   return left ? Shape{1, shape[0]} : Shape{shape[0], 1};
 }
 
-}  // namespace
-
 struct MatmulBackward final : Node {
   SavedTensor a, b;
   const char* name_ = "MmBackward0";
@@ -85,6 +83,8 @@ struct MatmulBackward final : Node {
     b.release();
   }
 };
+
+}  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() >= 1 && b.ndim() >= 1, "matmul: both arguments need at least 1 dimension, but got ",
@@ -118,6 +118,8 @@ Tensor as_rows(const Tensor& x) {
   return view_as_shape(x, Shape{width == 0 ? 0 : x.numel() / width, width});
 }
 
+namespace {
+
 struct LinearBackward final : Node {
   SavedTensor x, weight;
   const char* name() const override { return "AddmmBackward0"; }
@@ -135,6 +137,8 @@ struct LinearBackward final : Node {
     weight.release();
   }
 };
+
+}  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TG_CHECK(weight.ndim() == 2 && x.ndim() >= 1, "linear: expected a 2-D weight and an input of at least 1 dim, got ",

@@ -41,8 +41,6 @@ Tensor per_sample_gradient(const Tensor& grad, LossReduction reduction, int64_t 
   return div(grad, scalar_tensor(double(count), grad.dtype()));
 }
 
-}  // namespace
-
 struct CrossEntropyBackward final : Node {
   SavedTensor logits, target;
   LossReduction reduction = LossReduction::Mean;
@@ -74,6 +72,8 @@ struct CrossEntropyBackward final : Node {
   }
 };
 
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction reduction) {
   TG_CHECK(logits.ndim() == 1 || logits.ndim() == 2, "cross_entropy: expected logits of shape (N, C) or (C,), got ",
            logits.shape().str());
@@ -104,6 +104,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction r
   return out;
 }
 
+namespace {
+
 struct MseLossBackward final : Node {
   SavedTensor input, target;
   LossReduction reduction = LossReduction::Mean;
@@ -122,6 +124,8 @@ struct MseLossBackward final : Node {
     target.release();
   }
 };
+
+}  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reduction) {
   TG_CHECK(is_floating(input.dtype()) && is_floating(target.dtype()), "mse_loss: expected floating point tensors, got ",
