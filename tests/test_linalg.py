@@ -18,6 +18,10 @@ MATMUL_SHAPES = [
     ((0, 3), (3, 2)),        # empty rows
     ((3, 0), (0, 2)),        # empty inner dim: zeros
     ((1, 1), (1, 1)),
+    ((1, 5), (5, 3)),        # one row: GEMV, forward and both gradients
+    ((4, 5), (5, 1)),        # one column: GEMV
+    ((4, 1), (1, 3)),        # inner dim 1: GER
+    ((2, 1, 5), (5, 3)),     # batched single rows
 ]
 
 
@@ -38,6 +42,26 @@ def test_mm_outer_dot(dtype):
     check_op(tg.mm, np.matmul, [(2, 3), (3, 4)], dtype, name="mm")
     check_op(tg.outer, np.outer, [(3,), (4,)], dtype, name="outer")
     check_op(tg.dot, np.dot, [(5,), (5,)], dtype, name="dot")
+
+
+@pytest.mark.parametrize("shapes", [((1, 5), (5, 3)), ((4, 5), (5, 1)), ((4, 1), (1, 3)), ((4, 5), (5, 3))], ids=str)
+def test_matmul_gradients_add_into_existing_grads(shapes):
+    # From the second backward on, the product's gradients are added into .grad in place.
+    rng = np.random.default_rng(0)
+    a_np, b_np, g_np = (rng.standard_normal(s) for s in (*shapes, (shapes[0][0], shapes[1][1])))
+    a, b = (tg.tensor(v, requires_grad=True) for v in (a_np, b_np))
+    for passes in (1, 2, 3):
+        (a @ b).backward(tg.tensor(g_np))
+        np.testing.assert_allclose(a.grad.numpy(), passes * g_np @ b_np.T, rtol=1e-12)
+        np.testing.assert_allclose(b.grad.numpy(), passes * a_np.T @ g_np, rtol=1e-12)
+
+
+def test_single_row_product_ignores_what_a_reused_buffer_held():
+    for _ in range(3):
+        garbage = tg.full((1, 3), float("nan"))  # freed to the pool; the product may get its buffer
+        del garbage
+        out = tg.ones(1, 5) @ tg.ones(5, 3)
+        np.testing.assert_array_equal(out.numpy(), np.full((1, 3), 5.0, np.float32))
 
 
 def test_matmul_fan_out():

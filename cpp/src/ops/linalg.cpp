@@ -17,24 +17,31 @@ Tensor view_as_shape(const Tensor& a, const Shape& shape) {
 
 Shape batch_dims(const Shape& shape) { return Shape(shape.begin(), shape.end() - 2); }
 
-// out[i] = op(a[i]) @ op(b[i]) over batch dims broadcast as numpy's matmul does; a and b
-// have at least 2 dims and one floating dtype.
-Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
+// The shape of op(a) @ op(b) for operands of at least 2 dims, batch dims broadcast as
+// numpy's matmul does.
+Shape product_shape(const Shape& sa, bool trans_a, const Shape& sb, bool trans_b) {
+  Shape shape = broadcast_shapes(batch_dims(sa), batch_dims(sb), "matmul");
+  shape.push_back(trans_a ? sa[sa.ndim() - 1] : sa[sa.ndim() - 2]);
+  shape.push_back(trans_b ? sb[sb.ndim() - 2] : sb[sb.ndim() - 1]);
+  return shape;
+}
+
+// out[i] = op(a[i]) @ op(b[i]) (or out[i] += ..., with `accumulate`) over the batch dims;
+// a, b and out have one floating dtype and out has product_shape(a, b).
+void batched_matmul_into(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& out, bool accumulate) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  const int64_t m = trans_a ? sa[sa.ndim() - 1] : sa[sa.ndim() - 2];
+  const Shape& so = out.shape();
+  const int64_t m = so[so.ndim() - 2], n = so[so.ndim() - 1];
   const int64_t k = trans_a ? sa[sa.ndim() - 2] : sa[sa.ndim() - 1];
-  const int64_t n = trans_b ? sb[sb.ndim() - 2] : sb[sb.ndim() - 1];
-  const Shape batch_a = batch_dims(sa), batch_b = batch_dims(sb);
-  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  Shape out_shape = batch;
-  out_shape.push_back(m);
-  out_shape.push_back(n);
   TG_CHECK(std::max({m, n, k}) < INT_MAX, "matmul: matrix dims of ", sa.str(), " and ", sb.str(),
            " exceed what BLAS can index");
-  Tensor out = Tensor::empty(out_shape, a.dtype());
-  if (out.numel() == 0) return out;
-  if (k == 0) return zeros(out_shape, a.dtype());
+  if (out.numel() == 0) return;
+  if (k == 0) {
+    if (!accumulate) fill_(out, 0.0);
+    return;
+  }
+  const Shape batch = batch_dims(so), batch_a = batch_dims(sa), batch_b = batch_dims(sb);
   dispatch_floating(a.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     const T* a_data = a.data<T>();
@@ -46,10 +53,31 @@ Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans
                                blas::gemm(trans_a, trans_b, int(m), int(n), int(k),
                                           a_data + (offsets[1] + i * steps[1]) * m * k,
                                           b_data + (offsets[2] + i * steps[2]) * k * n,
-                                          out_data + (offsets[0] + i * steps[0]) * m * n);
+                                          out_data + (offsets[0] + i * steps[0]) * m * n, accumulate);
                            });
   });
+}
+
+Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
+  Tensor out = Tensor::empty(product_shape(a.shape(), trans_a, b.shape(), trans_b), a.dtype());
+  batched_matmul_into(a, trans_a, b, trans_b, out, false);
   return out;
+}
+
+// Adds op(a) @ op(b) into the gradient of `input`, whose matrix form has `matrix_shape`.
+// When the input already has a gradient buffer and no batch dims need summing, one GEMM
+// adds into it (beta = 1): no temporary, no second pass. Otherwise through accumulate_grad.
+void accumulate_product(Node& input, const Shape& matrix_shape, const Tensor& a, bool trans_a, const Tensor& b,
+                        bool trans_b) {
+  const Shape shape = product_shape(a.shape(), trans_a, b.shape(), trans_b);
+  if (input.grad.defined() && shape == matrix_shape && input.dtype == a.dtype()) {
+    Tensor buffer = view_as_shape(input.grad, shape);
+    batched_matmul_into(a, trans_a, b, trans_b, buffer, true);
+    return;
+  }
+  Tensor product = batched_matmul(a, trans_a, b, trans_b);
+  if (shape != matrix_shape) product = sum_to_shape(product, matrix_shape);  // broadcast batch dims
+  accumulate_grad(input, view_as_shape(product, input.shape));
 }
 
 // The matrix form of a matmul operand: a vector becomes a row (left) or a column (right).
@@ -67,16 +95,10 @@ struct MatmulBackward final : Node {
     const Tensor& right = b.unpack(*this);
     const Tensor left_matrix = view_as_shape(left, as_matrix(left.shape(), true));
     const Tensor right_matrix = view_as_shape(right, as_matrix(right.shape(), false));
-    Shape grad_shape = broadcast_shapes(batch_dims(left_matrix.shape()), batch_dims(right_matrix.shape()), "matmul");
-    grad_shape.push_back(left_matrix.shape()[left_matrix.ndim() - 2]);
-    grad_shape.push_back(right_matrix.shape()[right_matrix.ndim() - 1]);
+    const Shape grad_shape = product_shape(left_matrix.shape(), false, right_matrix.shape(), false);
     const Tensor grad_matrix = view_as_shape(to_dtype(grad, left.dtype()), grad_shape);
-    const auto contribute = [](Node& input, const Tensor& product, const Tensor& operand) {
-      // Sum over broadcast batch dims in the matrix form, then back to the operand's shape.
-      accumulate_grad(input, view_as_shape(sum_to_shape(product, operand.shape()), input.shape));
-    };
-    if (next[0]) contribute(*next[0], batched_matmul(grad_matrix, false, right_matrix, true), left_matrix);  // dA = G B^T
-    if (next[1]) contribute(*next[1], batched_matmul(left_matrix, true, grad_matrix, false), right_matrix);  // dB = A^T G
+    if (next[0]) accumulate_product(*next[0], left_matrix.shape(), grad_matrix, false, right_matrix, true);  // dA = G B^T
+    if (next[1]) accumulate_product(*next[1], right_matrix.shape(), left_matrix, true, grad_matrix, false);  // dB = A^T G
   }
   void release_saved() override {
     a.release();
@@ -129,7 +151,7 @@ struct LinearBackward final : Node {
     const Tensor grad_rows = view_as_shape(grad, Shape{as_rows(input).shape()[0], w.shape()[0]});
     if (next[0])  // d(x W^T)/dx = G W
       accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, w, false), input.shape()));
-    if (next[1]) accumulate_grad(*next[1], batched_matmul(grad_rows, true, as_rows(input), false));  // dW = G^T x
+    if (next[1]) accumulate_product(*next[1], w.shape(), grad_rows, true, as_rows(input), false);  // dW = G^T x
     if (next[2]) accumulate_grad(*next[2], std::move(grad));  // db = G summed over rows
   }
   void release_saved() override {
