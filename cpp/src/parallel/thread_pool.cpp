@@ -125,7 +125,7 @@ class ThreadPool {
 
   void work() {
     inside_parallel_region = true;
-    uint32_t seen = generation_of(claim_.load());
+    uint32_t seen = 0;  // the pool's first generation: a job published before this thread ran is still new to it
     for (;;) {
       uint32_t now = generation_of(claim_.load(std::memory_order_acquire));
       for (int spins = 0; now == seen && spins < kWorkerSpins; ++spins) {
