@@ -264,12 +264,13 @@ def ran_during(op, step=lambda: time.sleep(0), attempts_for=30.0):
             counter += 1
 
     interval = sys.getswitchinterval()
+    # Before the thread starts: a thread waiting for the GIL keeps the interval it began with.
+    sys.setswitchinterval(1000.0)
     counting = threading.Thread(target=count)
     counting.start()
     try:
         while counter == 0:
             time.sleep(0.001)
-        sys.setswitchinterval(1000.0)
         deadline = time.monotonic() + attempts_for
         progressed = False
         while not progressed and time.monotonic() < deadline:

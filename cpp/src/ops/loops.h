@@ -87,9 +87,10 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, N>& operand
   walk_rows(rows_of(shape, operands), std::array<int64_t, N>{}, row);
 }
 
-// Iterations from which the row loops run in parallel, and the least work per chunk. At
-// 2^16 float elements a chunk of 2^15 is 128 KiB per operand, which pays for waking a
-// worker (a few microseconds) about ten times over; measured with bench/compare.py.
+// The least work per chunk: the row loops split across the pool from 2 * kParallelGrain
+// elements. Measured on 2 cores busy with other work: at 2^16 float32 elements, exp and
+// tanh ran 2.4-2.7x faster on 2 threads than on 1, but a multiply, bound by memory, ran up
+// to 1.9x slower at 2^16 and 2^18 (the second core being taken by others) and even at 2^22.
 constexpr int64_t kParallelGrain = int64_t(1) << 15;
 
 // for_each_row, split across the thread pool when `shape` has at least 2 * kParallelGrain
