@@ -124,14 +124,3 @@ def test_mse_loss(reduction):
     reduce = {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction]
     check_op(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: reduce((a - b) ** 2),
              [(4, 3), (4, 3)], "float64", name=f"mse_loss {reduction}")
-
-
-def test_num_threads_round_trip():
-    before = tg.get_num_threads()
-    try:
-        tg.set_num_threads(1)
-        assert tg.get_num_threads() == 1
-        with pytest.raises(ValueError):
-            tg.set_num_threads(0)
-    finally:
-        tg.set_num_threads(before)

@@ -45,8 +45,10 @@ std::optional<double> number_bound(const Tensor& input, py::handle bound, const 
 Tensor clamp(const Tensor& input, py::handle min, py::handle max) {
   const auto is_number = [](py::handle bound) { return !bound.is_none() && !is_tensor(bound); };
   const auto tensor_or_none = [](py::handle bound) { return bound.is_none() ? Tensor() : bound.cast<Tensor>(); };
-  if (!is_number(min) && !is_number(max) && (is_tensor(min) || is_tensor(max)))
-    return tg::clamp(input, tensor_or_none(min), tensor_or_none(max));
+  if (!is_number(min) && !is_number(max) && (is_tensor(min) || is_tensor(max))) {
+    const Tensor lo = tensor_or_none(min), hi = tensor_or_none(max);
+    return releasing_gil(elementwise_work(input), [&] { return tg::clamp(input, lo, hi); });
+  }
   // Number bounds. As in torch, a tensor mixed with a number passes only as a 0-d tensor without grad.
   for (py::handle bound : {min, max})
     if (is_tensor(bound) && !is_number_like_tensor(bound))
@@ -55,7 +57,7 @@ Tensor clamp(const Tensor& input, py::handle min, py::handle max) {
   bool integral = true;
   const std::optional<double> lo = number_bound(input, min, "min", integral);
   const std::optional<double> hi = number_bound(input, max, "max", integral);
-  return tg::clamp(input, lo, hi, integral);
+  return releasing_gil(elementwise_work(input), [&] { return tg::clamp(input, lo, hi, integral); });
 }
 
 // where's input or other: a tensor, or a number wrapped as torch wraps it (a Python bool as bool).
@@ -72,7 +74,9 @@ Tensor where_operand(py::handle value, const Tensor& like, const char* which) {
 Tensor where(const Tensor& condition, py::handle input, py::handle other) {
   // A number takes its dtype next to the other operand when that is a tensor, as torch's do.
   const Tensor& like = is_tensor(input) ? unwrap(input.ptr()) : is_tensor(other) ? unwrap(other.ptr()) : condition;
-  return tg::where(condition, where_operand(input, like, "input"), where_operand(other, like, "other"));
+  const Tensor a = where_operand(input, like, "input"), b = where_operand(other, like, "other");
+  return releasing_gil(std::max(elementwise_work(condition), elementwise_work(a, b)),
+                       [&] { return tg::where(condition, a, b); });
 }
 
 }  // namespace
@@ -83,11 +87,14 @@ void bind_elementwise(py::module_& m) {
   m.def("mul", [](py::handle a, py::handle b) { return binary_function<tg::mul>("mul", a, b); });
   m.def("div", [](py::handle a, py::handle b) { return binary_function<tg::div>("div", a, b); });
   m.def("pow", [](py::handle a, py::handle b) { return binary_function<tg::pow>("pow", a, b); });
-  m.def("neg", &tg::neg);
+  m.def("neg", [](const Tensor& t) { return releasing_gil(elementwise_work(t), [&] { return tg::neg(t); }); });
 
   for (const UnaryBinding& unary : unary_ops) {
-    m.def(unary.name, unary.op, py::arg("input"), unary.doc);
-    def_method(unary.name, unary.op, unary.doc);
+    const auto function = [op = unary.op](const Tensor& t) {
+      return releasing_gil(elementwise_work(t), [&] { return op(t); });
+    };
+    m.def(unary.name, function, py::arg("input"), unary.doc);
+    def_method(unary.name, function, unary.doc);
   }
 
   const char* clamp_doc =
@@ -100,10 +107,16 @@ void bind_elementwise(py::module_& m) {
     return self;
   }, py::arg("min") = py::none(), py::arg("max") = py::none(), "In-place clamp: self takes clamp(self, min, max).");
 
-  m.def("maximum", &tg::maximum, py::arg("input"), py::arg("other"), "Elementwise maximum, broadcasting; nan propagates.");
-  m.def("minimum", &tg::minimum, py::arg("input"), py::arg("other"), "Elementwise minimum, broadcasting; nan propagates.");
-  def_method("maximum", &tg::maximum, py::arg("other"));
-  def_method("minimum", &tg::minimum, py::arg("other"));
+  const auto maximum = [](const Tensor& a, const Tensor& b) {
+    return releasing_gil(elementwise_work(a, b), [&] { return tg::maximum(a, b); });
+  };
+  const auto minimum = [](const Tensor& a, const Tensor& b) {
+    return releasing_gil(elementwise_work(a, b), [&] { return tg::minimum(a, b); });
+  };
+  m.def("maximum", maximum, py::arg("input"), py::arg("other"), "Elementwise maximum, broadcasting; nan propagates.");
+  m.def("minimum", minimum, py::arg("input"), py::arg("other"), "Elementwise minimum, broadcasting; nan propagates.");
+  def_method("maximum", maximum, py::arg("other"));
+  def_method("minimum", minimum, py::arg("other"));
 
   const char* where_doc = "input where condition (a bool tensor) holds, other elsewhere; all three broadcast.";
   m.def("where", &where, py::arg("condition"), py::arg("input"), py::arg("other"), where_doc);

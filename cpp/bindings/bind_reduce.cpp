@@ -79,7 +79,9 @@ Tensor variance(const Tensor& t, py::handle dim, py::handle unbiased, bool keepd
     subtract = correction.cast<double>();
   }
   const std::vector<int64_t> dims = dims_arg(dim, axis, op).value_or(std::vector<int64_t>{});
-  return is_std ? tg::std(t, dims, subtract, keepdim) : tg::var(t, dims, subtract, keepdim);
+  return releasing_gil(elementwise_work(t), [&] {
+    return is_std ? tg::std(t, dims, subtract, keepdim) : tg::var(t, dims, subtract, keepdim);
+  });
 }
 
 // norm supports the 2-norm (p=2, or 'fro', which is the same for a vector norm over any dims).
@@ -88,7 +90,9 @@ Tensor norm(const Tensor& t, py::handle p, py::handle dim, bool keepdim, py::han
                    (PyNumber_Check(p.ptr()) && !PyBool_Check(p.ptr()) && !is_tensor(p) && p.cast<double>() == 2);
   TG_CHECK_AS(tg::ValueError, two, "norm(): only p=2 and p='fro' are supported, got p=", py::str(p).cast<std::string>());
   const std::optional<std::vector<int64_t>> dims = dims_arg(dim, axis, "norm");
-  return dims || keepdim ? tg::norm(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::norm(t);
+  return releasing_gil(elementwise_work(t), [&] {
+    return dims || keepdim ? tg::norm(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::norm(t);
+  });
 }
 
 // max / min: with another tensor, maximum / minimum; with a dim, the named tuple (values,
@@ -98,9 +102,9 @@ py::object extreme(const Tensor& t, py::handle dim, bool keepdim, py::handle axi
   const std::optional<int64_t> d = single_dim_arg(dim, axis, op);
   if (!d) {
     TG_CHECK_AS(tg::TypeError, !keepdim, op, "(): keepdim=True needs a dim");
-    return py::cast(all(t));
+    return py::cast(releasing_gil(elementwise_work(t), [&] { return all(t); }));
   }
-  ValuesIndices result = along(t, *d, keepdim);
+  ValuesIndices result = releasing_gil(elementwise_work(t), [&] { return along(t, *d, keepdim); });
   return type(result.values, result.indices);
 }
 
@@ -128,11 +132,15 @@ void bind_reduce(py::module_& m) {
 
   bind("sum", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
     const std::optional<std::vector<int64_t>> dims = dims_arg(dim, axis, "sum");
-    return dims || keepdim ? tg::sum(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::sum(t);
+    return releasing_gil(elementwise_work(t), [&] {
+      return dims || keepdim ? tg::sum(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::sum(t);
+    });
   }, dim, keepdim, py::kw_only(), axis);
   bind("mean", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
     const std::optional<std::vector<int64_t>> dims = dims_arg(dim, axis, "mean");
-    return dims || keepdim ? tg::mean(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::mean(t);
+    return releasing_gil(elementwise_work(t), [&] {
+      return dims || keepdim ? tg::mean(t, dims.value_or(std::vector<int64_t>{}), keepdim) : tg::mean(t);
+    });
   }, dim, keepdim, py::kw_only(), axis);
   bind("norm", &norm, py::arg("p") = "fro", dim, keepdim, py::kw_only(), axis);
   for (const bool is_std : {false, true})
@@ -143,17 +151,21 @@ void bind_reduce(py::module_& m) {
   bind("logsumexp", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
     const std::optional<std::vector<int64_t>> dims = dims_arg(dim, axis, "logsumexp");
     TG_CHECK_AS(tg::TypeError, dims.has_value(), "logsumexp() missing 1 required positional argument: \"dim\"");
-    return tg::logsumexp(t, *dims, keepdim);
+    return releasing_gil(elementwise_work(t), [&] { return tg::logsumexp(t, *dims, keepdim); });
   }, dim, keepdim, py::kw_only(), axis);
   bind("prod", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
     const std::optional<int64_t> d = single_dim_arg(dim, axis, "prod");
     TG_CHECK_AS(tg::TypeError, d || !keepdim, "prod(): keepdim=True needs a dim");
-    return d ? tg::prod(t, *d, keepdim) : tg::prod(t);
+    return releasing_gil(elementwise_work(t), [&] { return d ? tg::prod(t, *d, keepdim) : tg::prod(t); });
   }, dim, keepdim, py::kw_only(), axis);
 
   // tg.max(a, b) with two tensors is maximum (torch's overload); it is tried first.
-  bind("max", [](const Tensor& t, const Tensor& other) { return tg::maximum(t, other); }, py::arg("other"));
-  bind("min", [](const Tensor& t, const Tensor& other) { return tg::minimum(t, other); }, py::arg("other"));
+  bind("max", [](const Tensor& t, const Tensor& other) {
+    return releasing_gil(elementwise_work(t, other), [&] { return tg::maximum(t, other); });
+  }, py::arg("other"));
+  bind("min", [](const Tensor& t, const Tensor& other) {
+    return releasing_gil(elementwise_work(t, other), [&] { return tg::minimum(t, other); });
+  }, py::arg("other"));
   bind("max", [max_type](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
     return extreme<tg::max, tg::max>(t, dim, keepdim, axis, "max", max_type);
   }, dim, keepdim, py::kw_only(), axis);
@@ -161,10 +173,12 @@ void bind_reduce(py::module_& m) {
     return extreme<tg::min, tg::min>(t, dim, keepdim, axis, "min", min_type);
   }, dim, keepdim, py::kw_only(), axis);
   bind("argmax", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
-    return tg::argmax(t, single_dim_arg(dim, axis, "argmax"), keepdim);
+    const std::optional<int64_t> d = single_dim_arg(dim, axis, "argmax");
+    return releasing_gil(elementwise_work(t), [&] { return tg::argmax(t, d, keepdim); });
   }, dim, keepdim, py::kw_only(), axis);
   bind("argmin", [](const Tensor& t, py::handle dim, bool keepdim, py::handle axis) {
-    return tg::argmin(t, single_dim_arg(dim, axis, "argmin"), keepdim);
+    const std::optional<int64_t> d = single_dim_arg(dim, axis, "argmin");
+    return releasing_gil(elementwise_work(t), [&] { return tg::argmin(t, d, keepdim); });
   }, dim, keepdim, py::kw_only(), axis);
 
   for (const bool log : {false, true})
@@ -175,7 +189,8 @@ void bind_reduce(py::module_& m) {
       TG_CHECK_AS(tg::TypeError, !dim.is_none() && !py::isinstance<py::tuple>(dim) && !py::isinstance<py::list>(dim), op,
                   "(): argument 'dim' must be int, not ", type_of(dim));
       const int64_t d = dim_index(dim, op);
-      return log ? tg::log_softmax(t, d, dtype) : tg::softmax(t, d, dtype);
+      return releasing_gil(elementwise_work(t),
+                           [&] { return log ? tg::log_softmax(t, d, dtype) : tg::softmax(t, d, dtype); });
     }, dim, py::arg("dtype") = py::none(), py::kw_only(), axis);
 
   def_method("all", [](const Tensor& t) { return tg::scalar_tensor(tg::all(t), DType::Bool); });

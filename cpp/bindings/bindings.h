@@ -53,7 +53,7 @@ inline Tensor binary_function(const char* name, py::handle a, py::handle b) {
     throw py::type_error(tg::detail::concat(name, "(): expected tensors or numbers, got ",
                                             type_name(a), " and ",
                                             type_name(b)));
-  return op(x, y);
+  return releasing_gil(elementwise_work(x, y), [&] { return op(x, y); });
 }
 
 // Adds a method to tapegrad.Tensor (a type pybind11 does not own): pybind11 converts the

@@ -61,17 +61,7 @@ PyObject* wrap(Tensor tensor) {
 }
 
 Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b) {
-  const int64_t work = a.numel() * (b.ndim() > 1 ? b.shape()[b.ndim() - 1] : 1);
-  if (work < kReleaseGilWork) return matmul(a, b);
-  PyThreadState* thread = PyEval_SaveThread();
-  try {
-    Tensor out = matmul(a, b);
-    PyEval_RestoreThread(thread);
-    return out;
-  } catch (...) {
-    PyEval_RestoreThread(thread);
-    throw;
-  }
+  return releasing_gil(matmul_work(a, b), [&] { return matmul(a, b); });
 }
 
 Tensor operand(PyObject* other, const Tensor& like) {
@@ -116,23 +106,27 @@ void dealloc(PyObject* object) {
 }
 
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
+using Work = int64_t (*)(const Tensor&, const Tensor&);
 // For a number on the left of `-` and `**`, torch records its own ops (RsubBackward1, PowBackward2).
 using ReflectedScalarOp = Tensor (*)(const Tensor&, double);
 
 // A binary number slot: CPython calls it for `a op b` with either operand a tensor.
-template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr>
+template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr, Work work = elementwise_work>
 PyObject* binary_slot(PyObject* a, PyObject* b) {
   return guarded([&]() -> PyObject* {
     if (is_tensor(a)) {
       const Tensor other = operand(b, unwrap(a));
       if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-      return wrap(op(unwrap(a), other));
+      return wrap(releasing_gil(work(unwrap(a), other), [&] { return op(unwrap(a), other); }));
     }
     if constexpr (reflected_scalar != nullptr)
-      if (PyFloat_Check(a) || PyLong_Check(a)) return wrap(reflected_scalar(unwrap(b), PyFloat_AsDouble(a)));
+      if (PyFloat_Check(a) || PyLong_Check(a)) {
+        const double scalar = PyFloat_AsDouble(a);
+        return wrap(releasing_gil(elementwise_work(unwrap(b)), [&] { return reflected_scalar(unwrap(b), scalar); }));
+      }
     const Tensor other = operand(a, unwrap(b));
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-    return wrap(op(other, unwrap(b)));
+    return wrap(releasing_gil(work(other, unwrap(b)), [&] { return op(other, unwrap(b)); }));
   }, nullptr);
 }
 
@@ -145,7 +139,7 @@ PyObject* inplace_slot(PyObject* a, PyObject* b) {
     Tensor self = unwrap(a);
     const Tensor other = operand(b, self);
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-    op(self, other);
+    releasing_gil(elementwise_work(self, other), [&]() -> Tensor& { return op(self, other); });
     return Py_NewRef(a);
   }, nullptr);
 }
@@ -156,7 +150,8 @@ PyObject* power_slot(PyObject* a, PyObject* b, PyObject* modulo) {
 }
 
 PyObject* negative_slot(PyObject* a) {
-  return guarded([&] { return wrap(neg(unwrap(a))); }, nullptr);
+  return guarded([&] { return wrap(releasing_gil(elementwise_work(unwrap(a)), [&] { return neg(unwrap(a)); })); },
+                 nullptr);
 }
 
 // One element as a double, for bool(), float() and int().
@@ -199,7 +194,8 @@ PyObject* richcompare(PyObject* a, PyObject* b, int how) {
   return guarded([&]() -> PyObject* {
     const Tensor other = operand(b, unwrap(a));
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-    return wrap(compare(unwrap(a), other, by_python_op[how]));
+    const Compare comparison = by_python_op[how];
+    return wrap(releasing_gil(elementwise_work(unwrap(a), other), [&] { return compare(unwrap(a), other, comparison); }));
   }, nullptr);
 }
 
@@ -325,7 +321,7 @@ PyType_Slot slots[] = {
     {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<mul>)},
     {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<div>)},
     {Py_nb_power, reinterpret_cast<void*>(power_slot)},
-    {Py_nb_matrix_multiply, reinterpret_cast<void*>(binary_slot<matmul_releasing_gil>)},
+    {Py_nb_matrix_multiply, reinterpret_cast<void*>(binary_slot<matmul, nullptr, matmul_work>)},
     {Py_nb_inplace_add, reinterpret_cast<void*>(inplace_slot<add_>)},
     {Py_nb_inplace_subtract, reinterpret_cast<void*>(inplace_slot<sub_>)},
     {Py_nb_inplace_multiply, reinterpret_cast<void*>(inplace_slot<mul_>)},

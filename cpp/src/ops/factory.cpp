@@ -3,6 +3,7 @@
 #include <mutex>
 #include <random>
 
+#include "loops.h"
 #include "tapegrad/ops.h"
 
 namespace tg {
@@ -23,9 +24,7 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype);
   dispatch_all(dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* data = out.data<T>();
-    const T fill = static_cast<T>(value);
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) data[i] = fill;
+    loops::fill(out.data<T>(), out.numel(), static_cast<T>(value));
   });
   return out;
 }
@@ -51,7 +50,9 @@ Tensor arange(double start, double end, double step, DType dtype) {
   dispatch_arithmetic(dtype, "arange", [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data<T>();
-    for (int64_t i = 0; i < numel; ++i) data[i] = static_cast<T>(start + double(i) * step);
+    parallel_for(numel, loops::kParallelGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) data[i] = static_cast<T>(start + double(i) * step);
+    });
   });
   return out;
 }

@@ -54,6 +54,16 @@ Tensor& binary_inplace(const char* name, Tensor& self, const Tensor& other, Tens
   return self;
 }
 
+// Writes `value` into every element of self, recording nothing.
+Tensor& fill_unrecorded(Tensor& self, double value) {
+  dispatch_all(self.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    loops::fill(self.data<T>(), self.numel(), static_cast<T>(value));
+  });
+  self.storage()->bump_version();
+  return self;
+}
+
 }  // namespace
 
 Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
@@ -103,22 +113,14 @@ Tensor& fill_(Tensor& self, double value) {
   check_leaf("fill_", self);
   if (is_grad_enabled() && self.requires_grad())
     return write_inplace("fill_", self, [&](const Tensor& old) { return full(old.shape(), value, old.dtype()); });
-  dispatch_all(self.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* data = self.data<T>();
-    for (int64_t i = 0, n = self.numel(); i < n; ++i) data[i] = static_cast<T>(value);
-  });
-  self.storage()->bump_version();
-  return self;
+  return fill_unrecorded(self, value);
 }
 
 Tensor& zero_(Tensor& self) {
   check_leaf("zero_", self);
   if (is_grad_enabled() && self.requires_grad())
     return write_inplace("zero_", self, [&](const Tensor& old) { return zeros(old.shape(), old.dtype()); });
-  std::memset(self.raw_data(), 0, self.numel() * itemsize(self.dtype()));
-  self.storage()->bump_version();
-  return self;
+  return fill_unrecorded(self, 0);
 }
 
 namespace {

@@ -189,13 +189,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return out;
 }
 
-void set_num_threads(int threads) {
-  TG_CHECK_AS(ValueError, threads >= 1, "set_num_threads: expected a positive number of threads, got ", threads);
-  TG_OPENBLAS(set_num_threads)(threads);
-}
-
-int get_num_threads() { return TG_OPENBLAS(get_num_threads)(); }
-
 Tensor mm(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() == 2 && b.ndim() == 2, "mm: both arguments must be 2-D matrices, but got ", a.shape().str(),
            " and ", b.shape().str());

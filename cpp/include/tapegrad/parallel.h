@@ -1,0 +1,37 @@
+// Intra-op parallelism: the thread count shared by tapegrad's pool and OpenBLAS, and
+// parallel_for, which splits a large loop over the pool's persistent workers.
+#pragma once
+
+#include <cstdint>
+
+namespace tg {
+
+// The threads one op may use: tapegrad's pool (elementwise kernels, fills) and OpenBLAS's
+// (matrix products) both get `threads`. They never run at once for one caller: an op is
+// either a BLAS call or a loop of ours, so the process stays at `threads` busy cores.
+// The default is OMP_NUM_THREADS when set, else the cores this process may run on
+// (its affinity mask); until set_num_threads is called, OpenBLAS keeps its own default.
+void set_num_threads(int threads);
+int get_num_threads();
+
+namespace detail {
+using ChunkFunction = void (*)(const void* fn, int64_t begin, int64_t end);
+void run_parallel(int64_t n, int64_t grain, ChunkFunction call, const void* fn);
+}  // namespace detail
+
+// Calls fn(begin, end) over consecutive chunks that cover [0, n), each of at least `grain`
+// iterations, on the pool's workers and the calling thread, and returns when all are done;
+// the first exception a chunk throws is rethrown here. Below 2 * grain iterations (and with
+// one thread, inside another parallel_for, or while another thread holds the pool) it is
+// one inline call fn(0, n). fn must be safe to run on several chunks at once.
+template <class Fn>
+void parallel_for(int64_t n, int64_t grain, const Fn& fn) {
+  if (n < 2 * grain) {
+    if (n > 0) fn(int64_t(0), n);
+    return;
+  }
+  detail::run_parallel(n, grain, [](const void* f, int64_t begin, int64_t end) { (*static_cast<const Fn*>(f))(begin, end); },
+                       &fn);
+}
+
+}  // namespace tg

@@ -1,0 +1,318 @@
+"""Threads: tg.set_num_threads / get_num_threads, kernels split across the thread pool giving
+exactly the single-thread results, grad mode per thread, Python threads training side by side,
+and the GIL released inside long kernels."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+PYTHON_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+BIG = 1 << 18  # elements: well above the size from which kernels split across the pool
+
+
+@pytest.fixture
+def restore_threads():
+    before = tg.get_num_threads()
+    yield
+    tg.set_num_threads(before)
+
+
+def run_python(code, env_changes=None, preexec_fn=None):
+    """stdout of `code` run by a fresh interpreter that imports this checkout's tapegrad."""
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    env.pop("OMP_NUM_THREADS", None)
+    env.update(env_changes or {})
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                            preexec_fn=preexec_fn)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+# --- set_num_threads / get_num_threads ---
+
+def test_set_num_threads_round_trips(restore_threads):
+    for threads in (1, 3, 2):
+        tg.set_num_threads(threads)
+        assert tg.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_set_num_threads_rejects_non_positive_counts_as_torch(restore_threads, threads):
+    tg.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="set_num_threads expects a positive integer"):
+        tg.set_num_threads(threads)
+    assert tg.get_num_threads() == 2
+
+
+def test_set_num_threads_rejects_a_float(restore_threads):
+    with pytest.raises(TypeError):
+        tg.set_num_threads(2.5)
+
+
+def test_default_is_the_cores_this_process_may_use():
+    assert run_python("import tapegrad; print(tapegrad.get_num_threads())") == str(len(os.sched_getaffinity(0)))
+    # Pinned to one core, the process uses one thread.
+    first_core = min(os.sched_getaffinity(0))
+    pinned = run_python("import tapegrad; print(tapegrad.get_num_threads())",
+                        preexec_fn=lambda: os.sched_setaffinity(0, {first_core}))
+    assert pinned == "1"
+
+
+@pytest.mark.parametrize("value, expected", [("3", "3"), ("1", "1"), ("5,2", "5")])
+def test_omp_num_threads_sets_the_default(value, expected):
+    code = "import tapegrad; print(tapegrad.get_num_threads())"
+    assert run_python(code, {"OMP_NUM_THREADS": value}) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", ""])
+def test_an_unusable_omp_num_threads_falls_back_to_the_core_count(value):
+    code = "import tapegrad; print(tapegrad.get_num_threads())"
+    assert run_python(code, {"OMP_NUM_THREADS": value}) == str(len(os.sched_getaffinity(0)))
+
+
+def test_a_forked_child_runs_big_kernels():
+    """The parent's pool has workers; the forked child has none of them and must not wait for them."""
+    code = """
+import os, numpy as np, tapegrad as tg
+tg.set_num_threads(2)
+x = tg.rand(1 << 20)
+expected = (x * 2).numpy().copy()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if np.array_equal((x * 2).numpy(), expected) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    assert run_python(code) == "0"
+
+
+# --- parallel kernels give the single-thread results ---
+
+def inputs(shape_a, shape_b, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-2, 2, shape_a).astype(np.float32)
+    b = rng.uniform(0.5, 2, shape_b).astype(np.float32)
+    return a, b
+
+
+SHAPES = [
+    ((BIG,), (BIG,)),                # one merged row
+    ((600, 437), (437,)),            # a broadcast row: the outer dim splits
+    ((3, 100003), (3, 1)),           # a short outer dim: the row splits
+    ((7, 1, 20011), (1, 5, 20011)),  # both operands broadcast
+    ((BIG,), ()),                    # a 0-d operand
+]
+
+OPS = {
+    "add": lambda a, b: a + b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: b ** a,  # b is the positive one
+    "maximum": lambda a, b: tg.maximum(a, b) if isinstance(a, tg.Tensor) else np.maximum(a, b),
+    "exp(a) - b": lambda a, b: (a.exp() if isinstance(a, tg.Tensor) else np.exp(a)) - b,
+    "tanh(a * b)": lambda a, b: (a * b).tanh() if isinstance(a, tg.Tensor) else np.tanh(a * b),
+    "a < b": lambda a, b: a < b,
+}
+EXACT = {"add", "mul", "div", "maximum", "a < b"}  # one IEEE operation: numpy's result exactly
+
+
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}-{s[1]}")
+@pytest.mark.parametrize("name", OPS)
+def test_elementwise_ops_on_the_pool_equal_single_thread_results_bitwise(restore_threads, shapes, name):
+    a, b = inputs(*shapes, seed=len(name))
+    op = OPS[name]
+    results = {}
+    for threads in (1, 2, 3):
+        tg.set_num_threads(threads)
+        results[threads] = op(tg.tensor(a), tg.tensor(b)).numpy()
+    np.testing.assert_array_equal(results[2], results[1])
+    np.testing.assert_array_equal(results[3], results[1])
+    expected = op(a, b)
+    if name in EXACT:
+        np.testing.assert_array_equal(results[2], expected)
+    else:
+        np.testing.assert_allclose(results[2], expected, rtol=2e-6, atol=1e-6)
+
+
+def test_fills_and_conversions_on_the_pool_are_right(restore_threads):
+    tg.set_num_threads(2)
+    np.testing.assert_array_equal(tg.full((BIG,), 1.5).numpy(), np.full(BIG, 1.5, np.float32))
+    np.testing.assert_array_equal(tg.arange(BIG).numpy(), np.arange(BIG))
+    x = tg.ones(3, BIG)
+    x.zero_()
+    assert not x.numpy().any()
+    x.fill_(-2.0)
+    assert (x.numpy() == -2).all()
+    a, _ = inputs((BIG,), (), seed=0)
+    np.testing.assert_array_equal(tg.tensor(a).double().numpy(), a.astype(np.float64))
+
+
+def test_gradients_on_the_pool_equal_single_thread_gradients_bitwise(restore_threads):
+    a, b = inputs((512, 300), (300,), seed=7)
+    grads = {}
+    for threads in (1, 2):
+        tg.set_num_threads(threads)
+        x = tg.tensor(a, requires_grad=True)
+        w = tg.tensor(b, requires_grad=True)
+        ((x * w).tanh() ** 2 + x.exp() / w).sum(dim=1).mean().backward()
+        grads[threads] = (x.grad.numpy(), w.grad.numpy())
+    np.testing.assert_array_equal(grads[2][0], grads[1][0])
+    np.testing.assert_array_equal(grads[2][1], grads[1][1])
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_reductions_and_softmax_on_big_tensors_do_not_depend_on_the_thread_count(restore_threads, dim):
+    a, _ = inputs((700, 400), (), seed=3)
+    results = {}
+    for threads in (1, 2):
+        tg.set_num_threads(threads)
+        x = tg.tensor(a)
+        largest = x.max(dim).values if dim is not None else x.max()
+        results[threads] = [x.sum(dim=dim).numpy(), largest.numpy(), tg.softmax(x, dim or 0).numpy()]
+    for one, two in zip(results[1], results[2]):
+        np.testing.assert_array_equal(two, one)
+    np.testing.assert_allclose(results[2][0], a.sum(axis=dim, dtype=np.float64), rtol=1e-5)
+
+
+# --- Python threads ---
+
+def test_grad_mode_is_per_thread():
+    """One thread inside no_grad while another, at the same time, records a graph."""
+    inside = threading.Event()
+    checked = threading.Event()
+    seen = {}
+
+    def without_grad():
+        with tg.no_grad():
+            inside.set()
+            checked.wait(10)
+            seen["no_grad thread"] = (tg.is_grad_enabled(), (tg.ones(2, requires_grad=True) * 2).grad_fn)
+
+    worker = threading.Thread(target=without_grad)
+    worker.start()
+    assert inside.wait(10)
+    seen["main thread"] = (tg.is_grad_enabled(), (tg.ones(2, requires_grad=True) * 2).grad_fn)
+    checked.set()
+    worker.join()
+    assert seen["main thread"][0] is True and seen["main thread"][1].name() == "MulBackward0"
+    assert seen["no_grad thread"] == (False, None)
+    assert tg.is_grad_enabled()
+
+
+def train_mlp(seed, steps=6, batch=256, hidden=512):
+    """SGD on a two-layer MLP, big enough that its kernels split across the pool and its
+    products release the GIL; returns the parameters as numpy arrays."""
+    rng = np.random.default_rng(seed)
+    x = tg.tensor(rng.standard_normal((batch, 64)).astype(np.float32))
+    y = tg.tensor(rng.integers(0, 10, batch))
+    w1 = tg.tensor((rng.standard_normal((64, hidden)) * 0.1).astype(np.float32), requires_grad=True)
+    b1 = tg.zeros(hidden, requires_grad=True)
+    w2 = tg.tensor((rng.standard_normal((hidden, 10)) * 0.1).astype(np.float32), requires_grad=True)
+    b2 = tg.zeros(10, requires_grad=True)
+    params = [w1, b1, w2, b2]
+    for _ in range(steps):
+        hidden_out = (x @ w1 + b1).relu()
+        loss = tg.nn.functional.cross_entropy(hidden_out @ w2 + b2, y)
+        loss.backward()
+        with tg.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+                p.grad.zero_()
+    return [p.detach().numpy().copy() for p in params]
+
+
+def test_two_threads_training_their_own_models_get_the_single_thread_results():
+    expected = {seed: train_mlp(seed) for seed in (1, 2)}
+    results = {}
+    errors = []
+
+    def train(seed):
+        try:
+            results[seed] = train_mlp(seed)
+        except Exception as error:  # reported below, with the seed
+            errors.append((seed, error))
+
+    threads = [threading.Thread(target=train, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for seed in (1, 2):
+        for got, want in zip(results[seed], expected[seed]):
+            np.testing.assert_array_equal(got, want, err_msg=f"seed {seed}")
+
+
+def ran_during(op, step=lambda: time.sleep(0), attempts_for=30.0):
+    """Whether another Python thread, counting calls of `step`, made progress while `op` ran.
+    The switch interval is raised so that the interpreter never preempts this thread: the
+    other thread can then run only while `op` has released the GIL. `step` must release the
+    GIL itself, so that this thread gets it back when `op` ends."""
+    counter = 0
+    stop = False
+
+    def count():
+        nonlocal counter
+        while not stop:
+            step()
+            counter += 1
+
+    interval = sys.getswitchinterval()
+    # Before the thread starts: a thread waiting for the GIL keeps the interval it began with.
+    sys.setswitchinterval(1000.0)
+    counting = threading.Thread(target=count)
+    counting.start()
+    try:
+        while counter == 0:
+            time.sleep(0.001)
+        deadline = time.monotonic() + attempts_for
+        progressed = False
+        while not progressed and time.monotonic() < deadline:
+            before = counter
+            op()
+            progressed = counter != before
+        return progressed
+    finally:
+        sys.setswitchinterval(interval)
+        stop = True
+        counting.join()
+
+
+BIG_OPS = {
+    "matmul": lambda a, m: m @ m,
+    "mm": lambda a, m: tg.mm(m, m),
+    "mul": lambda a, m: a * a,
+    "tg.add": lambda a, m: tg.add(a, 1.0),
+    "exp": lambda a, m: a.exp(),
+    "+=": lambda a, m: a.__iadd__(1.0),
+    "compare": lambda a, m: a < 0.5,
+    "sum": lambda a, m: a.sum(dim=0),
+    "softmax": lambda a, m: tg.softmax(a, 1),
+    "linear": lambda a, m: tg.nn.functional.linear(m, m),
+}
+
+
+@pytest.mark.parametrize("name", BIG_OPS)
+def test_long_kernels_release_the_gil(name):
+    a = tg.rand(512, 2048)
+    m = tg.rand(512, 512)
+    assert ran_during(lambda: BIG_OPS[name](a, m))
+
+
+def test_small_kernels_keep_the_gil():
+    """The control for the test above: an op on 16 elements never lets the counter run."""
+    a = tg.rand(16)
+    assert not ran_during(lambda: [a * a for _ in range(1000)], attempts_for=0.5)
+
+
+def test_two_threads_overlap_on_big_matmuls():
+    """While one thread is inside a big matmul, another thread's smaller matmuls run to the end."""
+    big = tg.rand(1024, 1024)
+    small = tg.rand(256, 256)
+    assert ran_during(lambda: big @ big, step=lambda: small @ small)
