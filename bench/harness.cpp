@@ -6,10 +6,17 @@
 //                                               by every Google Benchmark version
 //
 // Counters: `per_op` is time per recorded op (chains), `bytes_per_second` counts each input
-// float once per iteration ("effective" bandwidth, as in the PyTorch comparison).
+// float once per iteration ("effective" bandwidth, as in the PyTorch comparison), FLOPS the
+// GEMMs' floating-point operations, and the MLP step's `heap_allocs` / `buffers_from_os`
+// the C++ heap allocations (operator new: nodes, tensor handles) and buffers the pool had
+// to take from the system, per step, in steady state.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -109,6 +116,63 @@ void BM_Dot_1M(benchmark::State& state) {
 }
 BENCHMARK(BM_Dot_1M)->Unit(benchmark::kMicrosecond);
 
+// (A @ B).sum() for n x n float32, forward and backward into A and B: three GEMMs.
+void BM_Matmul_ForwardBackward(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  tg::manual_seed(0);
+  tg::Tensor a = tg::randn(tg::Shape{n, n});
+  tg::Tensor b = tg::randn(tg::Shape{n, n});
+  a.requires_grad_();
+  b.requires_grad_();
+  for (auto _ : state) tg::sum(tg::matmul(a, b)).backward();
+  state.counters["FLOPS"] = benchmark::Counter(3 * 2.0 * double(n) * double(n) * double(n),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Matmul_ForwardBackward)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
+
+// Every C++ heap allocation of the process, counted so the MLP step can report its own.
+std::atomic<uint64_t> heap_allocations{0};
+
+// One SGD step of the MLP 784-256-256-10 (relu, cross-entropy), as the PyTorch comparison
+// runs it: forward, backward, then under no_grad p -= lr * p.grad and p.grad.zero_().
+void BM_MLP_Step(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const int64_t sizes[] = {784, 256, 256, 10};
+  tg::manual_seed(0);
+  std::vector<tg::Tensor> params;
+  for (int layer = 0; layer < 3; ++layer) {
+    params.push_back(tg::randn(tg::Shape{sizes[layer], sizes[layer + 1]}) * std::sqrt(2.0 / double(sizes[layer])));
+    params.push_back(tg::zeros(tg::Shape{sizes[layer + 1]}));
+  }
+  for (tg::Tensor& p : params) p.requires_grad_();
+  const tg::Tensor x = tg::randn(tg::Shape{batch, sizes[0]});
+  std::vector<int64_t> labels(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) labels[size_t(i)] = i % sizes[3];
+  const tg::Tensor y = tg::from_values(labels, tg::Shape{batch}, tg::DType::Int64);
+  const auto step = [&] {
+    tg::Tensor h = x;
+    for (int layer = 0; layer < 3; ++layer) {
+      h = tg::matmul(h, params[size_t(2 * layer)]) + params[size_t(2 * layer + 1)];
+      if (layer < 2) h = tg::relu(h);
+    }
+    tg::cross_entropy(h, y).backward();
+    tg::NoGradGuard no_grad;
+    for (tg::Tensor& p : params) {
+      tg::Tensor grad = p.grad();
+      tg::sub_(p, grad * 0.01);
+      tg::zero_(grad);
+    }
+  };
+  step();  // creates the .grad buffers and fills the pool
+  const uint64_t heap_before = heap_allocations.load();
+  const uint64_t os_before = tg::pool_stats().os_allocations;
+  for (auto _ : state) step();
+  const double steps = double(state.iterations());
+  state.counters["heap_allocs"] = double(heap_allocations.load() - heap_before) / steps;
+  state.counters["buffers_from_os"] = double(tg::pool_stats().os_allocations - os_before) / steps;
+}
+BENCHMARK(BM_MLP_Step)->Arg(64)->Arg(1)->Unit(benchmark::kMicrosecond);
+
 // Google Benchmark before 1.8 reads --benchmark_min_time as a bare number of seconds and
 // rejects "0.01s"; 1.8 and later take the suffixed form and still accept a bare number. So
 // "<seconds>s" is rewritten to "<seconds>" here, and one command line works on both.
@@ -123,6 +187,15 @@ std::vector<std::string> portable_arguments(int argc, char** argv) {
 }
 
 }  // namespace
+
+// Counting replacements of the global allocation functions (the sized, array and nothrow
+// forms all end in these two by default).
+void* operator new(std::size_t size) {
+  heap_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* block = std::malloc(size == 0 ? 1 : size)) return block;
+  throw std::bad_alloc();
+}
+void operator delete(void* block) noexcept { std::free(block); }
 
 int main(int argc, char** argv) {
   std::vector<std::string> arguments = portable_arguments(argc, argv);
