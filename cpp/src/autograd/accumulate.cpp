@@ -1,5 +1,6 @@
 // Gradient accumulation: the one function through which every backward rule adds into a
-// gradient buffer.
+// gradient buffer (and the helpers of ops/rules.h built on it).
+#include "ops/rules.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 
@@ -28,6 +29,13 @@ void accumulate_grad(Node& target, Tensor contribution) {
   } else {
     target.grad = contribution.is_exclusive() ? std::move(contribution) : clone(contribution);
   }
+}
+
+void accumulate_grad_shared(Node* first, Node* second, Tensor grad) {
+  // Accumulating into a node that has a buffer only reads `grad`; the other node can take it.
+  if (first && second && first->grad.defined() && !second->grad.defined()) std::swap(first, second);
+  if (second) accumulate_grad(*second, grad);
+  if (first) accumulate_grad(*first, std::move(grad));
 }
 
 }  // namespace tg

@@ -7,8 +7,9 @@
 #include <optional>
 #include <type_traits>
 
-#include "rules.h"
+#include "kernels/vecmath.h"
 #include "loops.h"
+#include "rules.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 
@@ -71,10 +72,7 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
 
 struct AddBackward final : Node {
   const char* name() const override { return "AddBackward0"; }
-  void apply(Tensor grad) override {
-    if (next[0]) accumulate_grad(*next[0], grad);  // d(a+b)/da = 1
-    if (next[1]) accumulate_grad(*next[1], std::move(grad));  // d(a+b)/db = 1
-  }
+  void apply(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }  // d(a+b)/da = d(a+b)/db = 1
 };
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -87,7 +85,7 @@ struct SubBackward final : Node {
   const char* name_ = "SubBackward0";
   const char* name() const override { return name_; }
   void apply(Tensor grad) override {
-    if (next[1]) accumulate_grad(*next[1], neg(grad));  // d(a-b)/db = -1
+    if (next[1]) accumulate_grad_map(*next[1], *this, shape, grad, [](auto g) { return -g; });  // d(a-b)/db = -1
     if (next[0]) accumulate_grad(*next[0], std::move(grad));  // d(a-b)/da = 1
   }
 };
@@ -107,7 +105,7 @@ Tensor rsub(const Tensor& a, double scalar) {
 
 struct NegBackward final : Node {
   const char* name() const override { return "NegBackward0"; }
-  void apply(Tensor grad) override { accumulate_grad(*next[0], neg(grad)); }  // d(-a)/da = -1
+  void apply(Tensor grad) override { accumulate_grad_map(*next[0], *this, shape, grad, [](auto g) { return -g; }); }  // d(-a)/da = -1
 };
 
 Tensor neg(const Tensor& a) {
@@ -128,8 +126,13 @@ struct MulBackward final : Node {
   const char* name_ = "MulBackward0";
   const char* name() const override { return name_; }
   void apply(Tensor grad) override {
-    if (next[0]) accumulate_grad(*next[0], mul(grad, b.unpack(*this)));  // d(a*b)/da = b
-    if (next[1]) accumulate_grad(*next[1], mul(grad, a.unpack(*this)));  // d(a*b)/db = a
+    // Over the shape of grad * other: the output's, or a factor's for a product reduced afterwards (dot).
+    const auto add_product = [this, &grad](Node& target, const Tensor& other) {
+      accumulate_grad_map(target, *this, broadcast_shapes(shape, other.shape(), name_), grad,
+                          [](auto g, auto factor) { return g * factor; }, other);
+    };
+    if (next[0]) add_product(*next[0], b.unpack(*this));  // d(a*b)/da = b
+    if (next[1]) add_product(*next[1], a.unpack(*this));  // d(a*b)/db = a
   }
   void release_saved() override {
     a.release();
@@ -157,9 +160,9 @@ struct DivBackward final : Node {
   void apply(Tensor grad) override {
     const Tensor& denominator = b.unpack(*this);
     if (next[1])  // d(a/b)/db = -a / b^2
-      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto x, auto y) { return -g * x / (y * y); },
-                                             a.unpack(*this), denominator));
-    if (next[0]) accumulate_grad(*next[0], div(grad, denominator));  // d(a/b)/da = 1/b
+      accumulate_grad_map(*next[1], *this, shape, grad, [](auto g, auto x, auto y) { return -g * x / (y * y); }, a.unpack(*this),
+                          denominator);
+    if (next[0]) accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto y) { return g / y; }, denominator);  // d(a/b)/da = 1/b
   }
   void release_saved() override {
     a.release();
@@ -178,6 +181,65 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 // --- pow ---
 
+namespace {
+
+// Calls fn(power) with power(x) = x^exponent for floating x, by the routes torch's pow kernel
+// takes (so that results, zeros' signs and infinities included, are torch's): x*x for 2, x*x*x
+// for 3, sqrt for 0.5, reciprocals for -0.5, -1 and -2. Other integer exponents of float32
+// multiply by squaring in double (exact to within float32's rounding); the rest call std::pow.
+// Each route is its own loop body, so each vectorises.
+template <class T, class Fn>
+void with_power(T exponent, Fn&& fn) {
+  if (exponent == 0) return fn([](T) { return T(1); });  // even for nan, as std::pow
+  if (exponent == 1) return fn([](T x) { return x; });
+  if (exponent == 2) return fn([](T x) { return x * x; });
+  if (exponent == 3) return fn([](T x) { return x * x * x; });
+  if (exponent == 0.5) return fn([](T x) { return std::sqrt(x); });
+  if (exponent == -0.5) return fn([](T x) { return 1 / std::sqrt(x); });
+  if (exponent == -1) return fn([](T x) { return 1 / x; });
+  if (exponent == -2) return fn([](T x) { return 1 / (x * x); });
+  if constexpr (std::is_same_v<T, float>) {
+    if (exponent == std::trunc(exponent) && std::abs(exponent) <= 64) {
+      const auto magnitude = static_cast<uint32_t>(std::abs(exponent));
+      return fn([magnitude, negative = exponent < 0](float x) {
+        double result = 1, square = x;
+        for (uint32_t bits = magnitude; bits != 0; bits >>= 1, square *= square)
+          if (bits & 1) result *= square;
+        return static_cast<float>(negative ? 1 / result : result);
+      });
+    }
+  }
+  fn([exponent](T x) { return std::pow(x, exponent); });
+}
+
+// The exponent of pow(a, b) when it is a number (b 0-d and needing no gradient) and the result
+// is floating: the case with fast routes.
+std::optional<double> scalar_exponent(const Tensor& b, DType result) {
+  if (b.ndim() != 0 || b.requires_grad() || !is_floating(result)) return std::nullopt;
+  return to_dtype(b, result).item();
+}
+
+}  // namespace
+
+// pow(a, b) for a number b.
+struct ScalarPowBackward final : Node {
+  SavedTensor base;
+  double exponent = 0;
+  const char* name() const override { return "PowBackward0"; }
+  void apply(Tensor grad) override {  // d(a^b)/da = b * a^(b-1), and 0 for b == 0 (as torch)
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T b = T(exponent);
+      if (b == 0) return accumulate_grad(*next[0], zeros(next[0]->shape, dtype));
+      with_power<T>(b - 1, [&](auto power) {
+        accumulate_grad_map(*next[0], *this, shape, grad, [b, power](T g, T x) { return g * (b * power(x)); },
+                            base.unpack(*this));
+      });
+    });
+  }
+  void release_saved() override { base.release(); }
+};
+
 struct PowBackward final : Node {
   SavedTensor base, exponent, result;
   const char* name_ = "PowBackward1";
@@ -186,13 +248,13 @@ struct PowBackward final : Node {
     const Tensor& a = base.unpack(*this);
     const Tensor& b = exponent.unpack(*this);
     if (next[0])  // d(a^b)/da = b * a^(b-1), taken as 0 where b == 0 (as torch does)
-      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto x, auto y) {
-                        return y == 0 ? decltype(g)(0) : g * y * std::pow(x, y - 1);
-                      }, a, b));
+      accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto x, auto y) {
+        return y == 0 ? decltype(g)(0) : g * y * std::pow(x, y - 1);
+      }, a, b);
     if (next[1])  // d(a^b)/db = a^b * log(a), taken as 0 where a == 0 and b >= 0
-      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto x, auto y, auto r) {
-                        return x == 0 && y >= 0 ? decltype(g)(0) : g * r * std::log(x);
-                      }, a, b, result.unpack(*this)));
+      accumulate_grad_map(*next[1], *this, shape, grad, [](auto g, auto x, auto y, auto r) {
+        return x == 0 && y >= 0 ? decltype(g)(0) : g * r * std::log(x);
+      }, a, b, result.unpack(*this));
   }
   void release_saved() override {
     base.release();
@@ -202,7 +264,26 @@ struct PowBackward final : Node {
 };
 
 namespace {
+
+Tensor scalar_pow(const Tensor& a, DType dtype, double exponent) {
+  const Tensor base = to_dtype(a, dtype);
+  Tensor out = Tensor::empty(base.shape(), dtype);
+  dispatch_floating(dtype, "pow", [&](auto zero) {
+    using T = decltype(zero);
+    with_power<T>(T(exponent), [&](auto power) {
+      loops::map(out.data<T>(), base.shape(), power, Input<T>{base.data<T>(), base.shape()});
+    });
+  });
+  if (auto* node = record<ScalarPowBackward>(out, {&a})) {
+    node->base = SavedTensor(a, false);
+    node->exponent = exponent;
+  }
+  return out;
+}
+
 Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
+  const DType dtype = result_type(a, b);
+  if (const std::optional<double> exponent = scalar_exponent(b, dtype)) return scalar_pow(a, dtype, *exponent);
   Tensor out = arithmetic("pow", a, b, [](auto x, auto y) {
     using T = decltype(x);
     if constexpr (std::is_integral_v<T>) {
@@ -221,6 +302,7 @@ Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
   }
   return out;
 }
+
 }  // namespace
 
 Tensor pow(const Tensor& a, const Tensor& b) {
@@ -233,30 +315,37 @@ Tensor rpow(const Tensor& a, double scalar) { return pow_recorded(wrap_scalar(sc
 //
 // Each unary op is a struct holding its value and its derivative side by side; `grad`
 // returns the contribution g * dy/dx. The derivative reads the input x or the result y,
-// whichever torch's reads, so that the same in-place edits invalidate it.
+// whichever torch's reads, so that the same in-place edits invalidate it. The value is
+// either `value`, a scalar function, or `row`, a vectorised kernel over a contiguous row.
 
 namespace {
 
 enum class Reads { Input, Output };
 
-// Defaults: a floating op (integer and bool inputs give float32) whose derivative reads x.
+// Defaults: a floating op (integer and bool inputs give float32) whose derivative reads x,
+// and whose value is a scalar function.
 struct FloatingUnary {
   static constexpr Reads reads = Reads::Input;
   static constexpr bool keeps_int64 = false;
+  static constexpr bool has_row_kernel = false;
 };
 
-struct Exp : FloatingUnary {
+struct RowKernel : FloatingUnary {
+  static constexpr bool has_row_kernel = true;
+};
+
+struct Exp : RowKernel {
   static constexpr const char* name = "exp";
   static constexpr const char* grad_fn = "ExpBackward0";
   static constexpr Reads reads = Reads::Output;
-  template <class T> static T value(T x) { return std::exp(x); }
+  template <class T> static void row(const T* x, T* y, int64_t n) { kernels::exp(x, y, n); }
   template <class T> static T grad(T g, T y) { return g * y; }  // d(e^x)/dx = e^x = y
 };
 
-struct Log : FloatingUnary {
+struct Log : RowKernel {
   static constexpr const char* name = "log";
   static constexpr const char* grad_fn = "LogBackward0";
-  template <class T> static T value(T x) { return std::log(x); }  // log(0) = -inf
+  template <class T> static void row(const T* x, T* y, int64_t n) { kernels::log(x, y, n); }  // log(0) = -inf
   template <class T> static T grad(T g, T x) { return g / x; }  // d(log x)/dx = 1/x
 };
 
@@ -273,6 +362,7 @@ struct Abs {
   static constexpr const char* grad_fn = "AbsBackward0";
   static constexpr Reads reads = Reads::Input;
   static constexpr bool keeps_int64 = true;
+  static constexpr bool has_row_kernel = false;
   template <class T> static T value(T x) {
     if constexpr (std::is_floating_point_v<T>) return std::abs(x);  // |-0| = +0
     else return x < 0 ? -x : x;
@@ -294,22 +384,19 @@ struct Cos : FloatingUnary {
   template <class T> static T grad(T g, T x) { return g * -std::sin(x); }  // d(cos x)/dx = -sin x
 };
 
-struct Tanh : FloatingUnary {
+struct Tanh : RowKernel {
   static constexpr const char* name = "tanh";
   static constexpr const char* grad_fn = "TanhBackward0";
   static constexpr Reads reads = Reads::Output;
-  template <class T> static T value(T x) { return std::tanh(x); }  // saturates to +-1, no overflow
+  template <class T> static void row(const T* x, T* y, int64_t n) { kernels::tanh(x, y, n); }  // saturates to +-1
   template <class T> static T grad(T g, T y) { return g * (1 - y * y); }  // d(tanh x)/dx = 1 - tanh^2 x
 };
 
-struct Sigmoid : FloatingUnary {
+struct Sigmoid : RowKernel {
   static constexpr const char* name = "sigmoid";
   static constexpr const char* grad_fn = "SigmoidBackward0";
   static constexpr Reads reads = Reads::Output;
-  template <class T> static T value(T x) {
-    const T e = std::exp(-std::abs(x));  // in (0, 1]: never overflows, for either sign of x
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-  }
+  template <class T> static void row(const T* x, T* y, int64_t n) { kernels::sigmoid(x, y, n); }  // never overflows
   template <class T> static T grad(T g, T y) { return g * (1 - y) * y; }  // d(sigmoid x)/dx = (1 - y) y
 };
 
@@ -318,6 +405,7 @@ struct Relu {
   static constexpr const char* grad_fn = "ReluBackward0";
   static constexpr Reads reads = Reads::Output;
   static constexpr bool keeps_int64 = true;
+  static constexpr bool has_row_kernel = false;
   template <class T> static T value(T x) { return x < 0 ? T(0) : x; }  // nan stays nan
   template <class T> static T grad(T g, T y) { return y <= 0 ? T(0) : g; }  // d(relu x)/dx = [y > 0]: 0 at 0
 };
@@ -329,9 +417,8 @@ struct UnaryBackward final : Node {
   SavedTensor saved;  // x or y, as Op::reads says
   const char* name() const override { return Op::grad_fn; }
   void apply(Tensor grad) override {
-    accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto saved_value) {
-                      return Op::grad(g, saved_value);
-                    }, saved.unpack(*this)));
+    accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto saved_value) { return Op::grad(g, saved_value); },
+                        saved.unpack(*this));
   }
   void release_saved() override { saved.release(); }
 };
@@ -347,7 +434,10 @@ Tensor unary(const Tensor& a) {
   Tensor out = Tensor::empty(input.shape(), input.dtype());
   auto run = [&](auto zero) {
     using T = decltype(zero);
-    loops::map(out.data<T>(), input.shape(), [](T x) { return Op::value(x); }, Input<T>{input.data<T>(), input.shape()});
+    if constexpr (Op::has_row_kernel)
+      Op::row(input.data<T>(), out.data<T>(), input.numel());  // one contiguous row
+    else
+      loops::map(out.data<T>(), input.shape(), [](T x) { return Op::value(x); }, Input<T>{input.data<T>(), input.shape()});
   };
   if constexpr (Op::keeps_int64)
     dispatch_arithmetic(input.dtype(), Op::name, run);
@@ -401,13 +491,13 @@ struct ExtremumBackward final : Node {
     // d max(a, b)/da = 1 where a wins, 0 where it loses, 1/2 at a tie (torch splits ties);
     // nan compares neither way, so both operands get the whole gradient there, as in torch.
     if (next[0])
-      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto p, auto q) {
+      accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto p, auto q) {
                         return p == q ? g / 2 : (kMaximum ? p < q : p > q) ? decltype(g)(0) : g;
-                      }, x, y));
+                      }, x, y);
     if (next[1])
-      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto p, auto q) {
+      accumulate_grad_map(*next[1], *this, shape, grad, [](auto g, auto p, auto q) {
                         return p == q ? g / 2 : (kMaximum ? p > q : p < q) ? decltype(g)(0) : g;
-                      }, x, y));
+                      }, x, y);
   }
   void release_saved() override {
     a.release();
@@ -449,18 +539,18 @@ struct ClampBackward final : Node {
     const Tensor& lo = min.unpack(*this);
     const Tensor& hi = max.unpack(*this);
     if (next[0])  // d clamp/dx = 1 where min <= x <= max, boundaries included (as torch); 0 elsewhere and at nan
-      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto p, auto low, auto high) {
+      accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto p, auto low, auto high) {
                         return p >= low && p <= high ? g : decltype(g)(0);
-                      }, x, lo, hi));
+                      }, x, lo, hi);
     if (next.size() < 3) return;  // number bounds
     if (next[1])  // d clamp/dmin = 1 where x < min and min < max (else max is the result)
-      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [bounded = has_max](auto g, auto p, auto low, auto high) {
+      accumulate_grad_map(*next[1], *this, shape, grad, [bounded = has_max](auto g, auto p, auto low, auto high) {
                         return p < low && (!bounded || low < high) ? g : decltype(g)(0);
-                      }, x, lo, hi));
+                      }, x, lo, hi);
     if (next[2])  // d clamp/dmax = 1 where x > max or max < min
-      accumulate_grad(*next[2], gradient_map(*this, shape, grad, [](auto g, auto p, auto low, auto high) {
+      accumulate_grad_map(*next[2], *this, shape, grad, [](auto g, auto p, auto low, auto high) {
                         return p > high || high < low ? g : decltype(g)(0);
-                      }, x, lo, hi));
+                      }, x, lo, hi);
   }
   void release_saved() override {
     input.release();
@@ -532,13 +622,13 @@ struct WhereBackward final : Node {
   void apply(Tensor grad) override {
     const Tensor& mask = condition.unpack(*this);
     if (next[0])  // d where(c, a, b)/da = c
-      accumulate_grad(*next[0], gradient_map(*this, shape, grad, [](auto g, auto c) {
+      accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto c) {
                         return c != 0 ? g : decltype(g)(0);
-                      }, mask));
+                      }, mask);
     if (next[1])  // d where(c, a, b)/db = not c
-      accumulate_grad(*next[1], gradient_map(*this, shape, grad, [](auto g, auto c) {
+      accumulate_grad_map(*next[1], *this, shape, grad, [](auto g, auto c) {
                         return c != 0 ? decltype(g)(0) : g;
-                      }, mask));
+                      }, mask);
   }
   void release_saved() override { condition.release(); }
 };

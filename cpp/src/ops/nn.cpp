@@ -1,9 +1,12 @@
 // Neural-network building blocks: linear layers and losses, each one fused kernel with a
 // fused backward rule.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "blas.h"
+#include "kernels/vecmath.h"
 #include "loops.h"
 #include "rules.h"
 
@@ -18,15 +21,24 @@ Rows rows_of(const Tensor& logits) {
   return logits.ndim() == 1 ? Rows{1, logits.shape()[0]} : Rows{logits.shape()[0], logits.shape()[1]};
 }
 
-// log(sum(exp(row))), stable: the max is taken out first.
+// log(sum(exp(row))) in two parts, the row's maximum and log(sum(exp(row - max))): taking
+// the max out keeps exp from overflowing, and keeping the parts apart keeps the precision that
+// rounding their sum at the logits' magnitude (1e4, say) would lose in a loss or a softmax.
 template <class T>
-T log_sum_exp(const T* row, int64_t n) {
+struct LogSumExp {
+  T top;
+  T log_sum;  // 0 when top is infinite or nan: log(sum(exp(row))) is top then
+};
+
+// `exps` receives exp(row - max), n elements.
+template <class T>
+LogSumExp<T> log_sum_exp(const T* row, int64_t n, T* exps) {
   T top = -std::numeric_limits<T>::infinity();
   for (int64_t c = 0; c < n; ++c) top = std::max(top, row[c]);
-  if (!std::isfinite(top)) return top;
-  T total = 0;
-  for (int64_t c = 0; c < n; ++c) total += std::exp(row[c] - top);
-  return top + std::log(total);
+  if (!std::isfinite(top)) return {top, T(0)};
+  for (int64_t c = 0; c < n; ++c) exps[c] = row[c] - top;
+  kernels::exp(exps, exps, n);
+  return {top, static_cast<T>(std::log(kernels::sum(exps, n)))};
 }
 
 Tensor reduce(const Tensor& losses, LossReduction reduction) {
@@ -59,8 +71,10 @@ struct CrossEntropyBackward final : Node {
         const T* row = x.data<T>() + i * rows.classes;
         T* out = contribution.data<T>() + i * rows.classes;
         const T g = scale_data[per_row ? i : 0];
-        const T lse = log_sum_exp(row, rows.classes);
-        for (int64_t c = 0; c < rows.classes; ++c) out[c] = g * std::exp(row[c] - lse);  // d/dx = softmax(x) - one_hot
+        const LogSumExp<T> lse = log_sum_exp(row, rows.classes, out);
+        for (int64_t c = 0; c < rows.classes; ++c) out[c] = (row[c] - lse.top) - lse.log_sum;
+        kernels::exp(out, out, rows.classes);
+        for (int64_t c = 0; c < rows.classes; ++c) out[c] *= g;  // d/dx = softmax(x) - one_hot
         out[classes.data<int64_t>()[i]] -= g;
       }
     });
@@ -90,9 +104,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction r
   Tensor losses = Tensor::empty(target.shape(), logits.dtype());
   dispatch_floating(logits.dtype(), "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
+    std::vector<T> exps(static_cast<size_t>(rows.classes));
     for (int64_t i = 0; i < rows.count; ++i) {
       const T* row = logits.data<T>() + i * rows.classes;
-      losses.data<T>()[i] = log_sum_exp(row, rows.classes) - row[classes[i]];  // -log softmax(x)[t]
+      const LogSumExp<T> lse = log_sum_exp(row, rows.classes, exps.data());
+      losses.data<T>()[i] = (lse.top - row[classes[i]]) + lse.log_sum;  // -log softmax(x)[t]
     }
   });
   Tensor out = reduce(losses, reduction);

@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/vecmath.h"
 #include "loops.h"
 #include "rules.h"
 #include "tapegrad/autograd.h"
@@ -93,6 +94,34 @@ Tensor fold_new(const Reduction& r, Acc identity, F f, Op op) {
   std::fill_n(acc.data<Acc>(), acc.numel(), identity);
   fold(r, acc.data<Acc>(), identity, f, op);
   return acc;
+}
+
+// The sums over the reduced dims, in double. A row along them goes through kernels::sum
+// (blocks in independent lanes, block sums pairwise); a row across them adds one element into
+// each of n sums. So a float32 sum is exact to within float32's final rounding for any
+// length a buffer can have, and a float64 sum along a dim errs by at most
+// (kSumBlock / 16 + log2(n / kSumBlock) + 1) * 2^-53 * sum |x|.
+template <class T>
+Tensor sums_in_double(const Reduction& r, const T* x) {
+  Tensor sums = Tensor::empty(r.result, DType::Float64);
+  double* acc = sums.data<double>();
+  std::fill_n(acc, sums.numel(), 0.0);
+  for_each_reduced_row(r, [&](int64_t o, int64_t i, int64_t n, bool along) {
+    if (along) {
+      acc[o] += kernels::sum(x + i, n);
+    } else {
+      for (int64_t k = 0; k < n; ++k) acc[o + k] += double(x[i + k]);
+    }
+  });
+  return sums;
+}
+
+// out = exp(x - shift) over `shape`, with `shift` in `kept` broadcast to it: the exponentials
+// that softmax and logsumexp sum, through the vectorised exp.
+template <class T>
+void shifted_exp(const Shape& shape, const T* x, const Shape& kept, const T* shift, T* out) {
+  loops::map(out, shape, [](T v, T m) { return v - m; }, loops::Input<T>{x, shape}, loops::Input<T>{shift, kept});
+  kernels::exp(out, out, shape.numel());
 }
 
 // Applies fn to each element of a buffer in place.
@@ -200,9 +229,6 @@ Tensor maxima(const Reduction& r, const T* x) {
 
 // The dtype torch gives a sum or product: integers and bools reduce to int64.
 DType sum_dtype(DType dtype) { return is_floating(dtype) ? dtype : DType::Int64; }
-// What a sum accumulates in: double for the floating types, int64 otherwise.
-template <class T>
-using SumAccumulator = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
 void check_floating(const Tensor& a, const char* op, const char* what) {
   TG_CHECK_AS(TypeError, is_floating(a.dtype()), op, "(): ", what, " Got: ", dtype_name(a.dtype()));
@@ -216,10 +242,12 @@ namespace {
 Tensor sum_kernel(const Tensor& a, const Reduction& r) {
   return dispatch_all(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    using Acc = SumAccumulator<T>;
     const T* x = a.data<T>();
-    return to_dtype(fold_new<Acc>(r, Acc(0), [x](int64_t i, int64_t) { return Acc(x[i]); }, std::plus<Acc>()),
-                    sum_dtype(a.dtype()));
+    if constexpr (std::is_floating_point_v<T>) {
+      return to_dtype(sums_in_double(r, x), a.dtype());
+    } else {
+      return fold_new<int64_t>(r, 0, [x](int64_t i, int64_t) { return int64_t(x[i]); }, std::plus<int64_t>());
+    }
   });
 }
 }  // namespace
@@ -276,9 +304,7 @@ namespace {
 Tensor mean_recorded(const Tensor& a, const Reduction& r, const char* node_name) {
   check_floating(a, "mean", "could not infer output dtype. Input dtype must be a floating point dtype.");
   Tensor sums = dispatch_floating(a.dtype(), "mean", [&](auto zero) {
-    using T = decltype(zero);
-    const T* x = a.data<T>();
-    return fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]); }, std::plus<double>());
+    return sums_in_double(r, a.data<decltype(zero)>());
   });
   update<double>(sums, [count = double(r.count)](double s) { return s / count; });  // 0 / 0 = nan for nothing
   Tensor out = to_dtype(sums, a.dtype());
@@ -388,7 +414,7 @@ Tensor variance(const Tensor& a, const std::vector<int64_t>& dims, double correc
   dispatch_floating(a.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
-    means = fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]); }, std::plus<double>());
+    means = sums_in_double(r, x);
     update<double>(means, [count = double(r.count)](double s) { return s / count; });
     const double* m = means.data<double>();
     variances = fold_new<double>(r, 0.0, [x, m](int64_t i, int64_t o) {
@@ -426,42 +452,61 @@ Tensor std(const Tensor& a, const std::vector<int64_t>& dims, double correction,
 
 struct LogsumexpBackward final : Node {
   SavedTensor input, result;
+  // The result's two parts, in `kept`: the shift and log(sum(exp(a - shift))). The softmax
+  // is computed from them apart, since the result rounded at the logits' magnitude (1e4,
+  // say) would cost its low digits.
+  Tensor shift, log_sums;
   Shape kept;
   const char* name() const override { return "LogsumexpBackward0"; }
   void apply(Tensor grad) override {  // d logsumexp(a)/da = exp(a - logsumexp(a)), the softmax
-    const Tensor& x = input.unpack(*this);
-    accumulate_grad(*next[0], gradient_map(*this, x.shape(), as_kept(grad, kept),
-                                           [](auto g, auto v, auto l) { return g * std::exp(v - l); }, x,
-                                           as_kept(result.unpack(*this), kept)));
+    result.unpack(*this);  // not read, but an in-place change of the result is an error, as in torch
+    const Tensor x = to_dtype(input.unpack(*this), dtype);
+    Tensor softmax = Tensor::empty(x.shape(), dtype);
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      T* p = softmax.data<T>();
+      loops::map(p, x.shape(), [](T v, T m, T l) { return (v - m) - l; }, loops::Input<T>{x.data<T>(), x.shape()},
+                 loops::Input<T>{shift.data<T>(), kept}, loops::Input<T>{log_sums.data<T>(), kept});
+      kernels::exp(p, p, softmax.numel());
+    });
+    accumulate_grad_map(*next[0], *this, x.shape(), as_kept(grad, kept), [](auto g, auto p) { return g * p; }, softmax);
   }
   void release_saved() override {
     input.release();
     result.release();
+    shift = log_sums = Tensor();
   }
 };
 
 Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   const Reduction r = reduction(a.shape(), dims, keepdim, "logsumexp");
   const Tensor input = is_floating(a.dtype()) ? a : to_dtype(a, DType::Float32);
+  // log sum exp(a) = log sum exp(a - shift) + shift, with the maximum as the shift, or 0 where
+  // it is infinite (as torch); the empty sum gives log 0 = -inf
+  Tensor shift, log_sums;
   Tensor out = dispatch_floating(input.dtype(), "logsumexp", [&](auto zero) {
     using T = decltype(zero);
     const T* x = input.data<T>();
-    // log sum exp(a) = log sum exp(a - shift) + shift, with the maximum as the shift, or 0 where
-    // it is infinite (as torch); the empty sum gives log 0 = -inf
-    Tensor shift = maxima(r, x);
+    shift = maxima(r, x);
     update<T>(shift, [](T m) { return std::isinf(m) ? T(0) : m; });
     const T* s = shift.data<T>();
-    Tensor sums = fold_new<double>(r, 0.0, [x, s](int64_t i, int64_t o) { return double(std::exp(x[i] - s[o])); },
-                                   std::plus<double>());
+    Tensor exps = Tensor::empty(r.input, input.dtype());
+    shifted_exp(r.input, x, r.kept, s, exps.data<T>());
+    const Tensor sums = sums_in_double(r, exps.data<T>());
+    log_sums = Tensor::empty(r.result, input.dtype());
     Tensor result = Tensor::empty(r.result, input.dtype());
-    T* l = result.data<T>();
-    const double* sum = sums.data<double>();
-    for (int64_t o = 0, n = result.numel(); o < n; ++o) l[o] = static_cast<T>(std::log(sum[o]) + s[o]);
+    for (int64_t o = 0; o < result.numel(); ++o) {
+      const double log_sum = std::log(sums.data<double>()[o]);
+      log_sums.data<T>()[o] = static_cast<T>(log_sum);
+      result.data<T>()[o] = static_cast<T>(log_sum + s[o]);
+    }
     return result;
   });
   if (auto* node = record<LogsumexpBackward>(out, {&a})) {
     node->input = SavedTensor(a, false);
     node->result = SavedTensor(out, true);
+    node->shift = std::move(shift);
+    node->log_sums = std::move(log_sums);
     node->kept = r.kept;
   }
   return out;
@@ -711,15 +756,18 @@ struct SoftmaxBackward final : Node {
       using T = decltype(zero);
       const T* g = grad.data<T>();
       const T* ys = y.data<T>();
-      const loops::Input<T> grads{g, r.input}, outputs{ys, r.input};
+      const loops::Input<T> grads{g, r.input};
       if (log) {  // d log_softmax(a)_j/da_k = [j == k] - softmax(a)_k: g - exp(y) * sum(g)
-        const Tensor sums = fold_new<double>(r, 0.0, [g](int64_t i, int64_t) { return double(g[i]); }, std::plus<double>());
-        loops::map(out.data<T>(), r.input, [](T gv, T yv, double s) { return gv - std::exp(yv) * T(s); }, grads, outputs,
+        const Tensor sums = sums_in_double(r, g);
+        T* o = out.data<T>();
+        kernels::exp(ys, o, out.numel());
+        loops::map(o, r.input, [](T gv, T ev, double s) { return gv - ev * T(s); }, grads, loops::Input<T>{o, r.input},
                    loops::Input<double>{sums.data<double>(), r.kept});
       } else {  // d softmax(a)_j/da_k = y_j ([j == k] - y_k): y * (g - sum(g * y))
         const Tensor dots = fold_new<double>(r, 0.0, [g, ys](int64_t i, int64_t) { return double(g[i]) * double(ys[i]); },
                                              std::plus<double>());
-        loops::map(out.data<T>(), r.input, [](T gv, T yv, double d) { return yv * (gv - T(d)); }, grads, outputs,
+        loops::map(out.data<T>(), r.input, [](T gv, T yv, double d) { return yv * (gv - T(d)); }, grads,
+                   loops::Input<T>{ys, r.input},
                    loops::Input<double>{dots.data<double>(), r.kept});
       }
     });
@@ -741,16 +789,14 @@ Tensor softmax_recorded(const Tensor& a, int64_t dim, std::optional<DType> dtype
     // softmax(a) = softmax(a - max(a)), computed so: exp never overflows
     const Tensor shift = maxima(r, x);
     const T* s = shift.data<T>();
-    const loops::Input<T> inputs{x, r.input}, shifts{s, r.kept};
+    shifted_exp(r.input, x, r.kept, s, y);  // exp(a - shift), into y until the result overwrites it
+    Tensor sums = sums_in_double(r, y);
     if (log) {  // log_softmax(a) = (a - shift) - log(sum(exp(a - shift)))
-      Tensor sums = fold_new<double>(r, 0.0, [x, s](int64_t i, int64_t o) { return double(std::exp(x[i] - s[o])); },
-                                     std::plus<double>());
       update<double>(sums, [](double sum) { return std::log(sum); });
-      loops::map(y, r.input, [](T v, T shift, double log_sum) { return (v - shift) - T(log_sum); }, inputs, shifts,
+      loops::map(y, r.input, [](T v, T shift, double log_sum) { return (v - shift) - T(log_sum); },
+                 loops::Input<T>{x, r.input}, loops::Input<T>{s, r.kept},
                  loops::Input<double>{sums.data<double>(), r.kept});
     } else {  // softmax(a) = exp(a - shift) * (1 / sum(exp(a - shift)))
-      loops::map(y, r.input, [](T v, T shift) { return std::exp(v - shift); }, inputs, shifts);
-      Tensor sums = fold_new<double>(r, 0.0, [y](int64_t i, int64_t) { return double(y[i]); }, std::plus<double>());
       update<double>(sums, [](double sum) { return 1 / sum; });
       loops::map(y, r.input, [](T e, double inverse) { return e * T(inverse); }, loops::Input<T>{y, r.input},
                  loops::Input<double>{sums.data<double>(), r.kept});

@@ -1,0 +1,56 @@
+// Row kernels over contiguous buffers: the transcendental functions of the elementwise ops
+// (exp, log, tanh, sigmoid) and the summation of the reductions, vectorised. Each takes a
+// pointer and a count, so a range splits across threads by splitting the count. The
+// instruction set (AVX2 + FMA baseline, or AVX-512) is chosen once, at first use.
+#pragma once
+
+#include <cstdint>
+
+namespace tg::kernels {
+
+// y[i] = f(x[i]) for i < n; y may equal x. Accuracy (tests/cpp/kernels/test_vecmath.cpp
+// checks it against long double over dense ranges): at most 2 ulp for exp and log, 3 ulp for
+// tanh and sigmoid, in both float32 and float64, denormal inputs and results included. The
+// special values are those of <cmath>: exp(-inf) = 0, exp(+inf) = inf, log(0) = -inf,
+// log(x < 0) = nan, tanh(+-inf) = +-1, sigmoid(-inf) = 0, and nan stays nan.
+void exp(const float* x, float* y, int64_t n);
+void exp(const double* x, double* y, int64_t n);
+void log(const float* x, float* y, int64_t n);
+void log(const double* x, double* y, int64_t n);
+void tanh(const float* x, float* y, int64_t n);
+void tanh(const double* x, double* y, int64_t n);
+void sigmoid(const float* x, float* y, int64_t n);
+void sigmoid(const double* x, double* y, int64_t n);
+
+// The sum of x[0..n), accumulated in double: blocks of kSumBlock elements are summed in 32
+// independent lanes, and the block sums are added pairwise. The error is at most
+// (kSumBlock / 32 + log2(n / kSumBlock) + 1) * 2^-53 * sum |x[i]|.
+constexpr int64_t kSumBlock = 2048;
+double sum(const float* x, int64_t n);
+double sum(const double* x, int64_t n);
+
+// The instruction set the kernels run with: "avx512" or "avx2" on x86-64 ("generic"
+// elsewhere). TAPEGRAD_ISA=avx2 in the environment forces the baseline; otherwise AVX-512 is
+// taken when the CPU and the OS support it.
+const char* isa();
+
+// The table each instruction-set variant fills in (internal to the kernels).
+struct Table {
+  const char* isa;
+  void (*exp_f32)(const float*, float*, int64_t);
+  void (*exp_f64)(const double*, double*, int64_t);
+  void (*log_f32)(const float*, float*, int64_t);
+  void (*log_f64)(const double*, double*, int64_t);
+  void (*tanh_f32)(const float*, float*, int64_t);
+  void (*tanh_f64)(const double*, double*, int64_t);
+  void (*sigmoid_f32)(const float*, float*, int64_t);
+  void (*sigmoid_f64)(const double*, double*, int64_t);
+  double (*sum_f32)(const float*, int64_t);
+  double (*sum_f64)(const double*, int64_t);
+};
+
+// The variants; avx512_table() is null when the build has no AVX-512 variant.
+const Table* baseline_table();
+const Table* avx512_table();
+
+}  // namespace tg::kernels
