@@ -59,11 +59,14 @@ Tensor& binary_inplace(const char* name, Tensor& self, const Tensor& other, Tens
 Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
   check_leaf(name, self);
   Tensor old = self;
-  if (is_grad_enabled() && self.requires_grad()) {
-    // The old value keeps the old history; the tensor itself will take the new one.
+  if (is_grad_enabled()) {
+    // The recorded op may save the old value (mul_ does, for the other operand's gradient),
+    // so it gets a copy that the write below leaves alone.
     old = clone(self);
-    old.impl()->requires_grad = true;
-    old.impl()->grad_fn = self.grad_fn();
+    if (self.requires_grad()) {  // the old value keeps the old history; the tensor takes the new one
+      old.impl()->requires_grad = true;
+      old.impl()->grad_fn = self.grad_fn();
+    }
   }
   Tensor result = compute(old);
   check_writable(name, self, result.shape(), result.dtype());
