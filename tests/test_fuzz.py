@@ -157,6 +157,10 @@ REGRESSIONS = {
                               {"shape": [3], "dtype": "float64"}, {"shape": [3], "dtype": "float64"}],
         "steps": [{"op": "mul_", "args": [{"reg": 1}, {"reg": 0}], "kwargs": {}},
                   {"op": "div_", "args": [{"reg": 2}, {"reg": 0}], "kwargs": {}}]},
+    "an int tensor that copy_ writes from a tensor requiring grad does not require grad": {
+        "seed": 0, "inputs": [{"shape": [], "dtype": "int64"}, {"shape": [], "dtype": "float64", "requires_grad": True}],
+        "steps": [{"op": "neg", "args": [{"reg": 1}], "kwargs": {}},
+                  {"op": "copy_", "args": [{"reg": 0}, {"reg": 2}], "kwargs": {}}]},
 }
 
 

@@ -77,7 +77,8 @@ Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor
   const Tensor converted = to_dtype(result, self.dtype());
   std::memcpy(self.raw_data(), converted.raw_data(), self.numel() * itemsize(self.dtype()));
   self.storage()->bump_version();
-  if (const std::shared_ptr<Node>& node = result.grad_fn()) {
+  const std::shared_ptr<Node>& node = result.grad_fn();
+  if (node && is_floating(self.dtype())) {  // an int tensor takes the value, never a gradient
     TensorImpl* impl = self.impl();
     if (impl->retains_grad && impl->grad_fn && impl->grad_fn->retained.lock().get() == impl) {
       impl->grad_fn->retained.reset();  // .grad now means the gradient of the new value
