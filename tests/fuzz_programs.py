@@ -355,7 +355,8 @@ def draw_binary(divisor=False, power_op=False, ints=True):
             left_ok = right_ok = lambda r: True  # noqa: E731
         form = d.integer(0, 3)
         if form == 1:
-            value = d.choice([2.0, -1.5, 0.5, 3]) if divisor else d.choice([2, 0.5, -1, 1.5]) if power_op else d.scalar()
+            value = d.choice([2.0, -1.5, 0.5, 3] if divisor else [2, 0.5, -1, 1.5]) if divisor or power_op \
+                else d.scalar()
             return [d.ref(left_ok), value], {}
         if form == 2:
             value = d.choice([2.0, 0.5, 1.5]) if power_op else d.scalar()
@@ -563,13 +564,15 @@ def draw_index_by_register(d):
 
 def draw_matmul(kind):
     def draw_args(d):
-        a = d.pick(lambda r: is_float(r) and r.finite() and {"dot": r.ndim == 1, "mm": r.ndim == 2, "outer": r.ndim == 1,
-                                                           "matmul": r.ndim >= 1}[kind] or d.bad())
+        wanted_ndim = {"dot": (1,), "mm": (2,), "outer": (1,), "matmul": tuple(range(1, 9))}[kind]
+        a = d.pick(lambda r: is_float(r) and r.finite() and r.ndim in wanted_ndim or d.bad())
         shape = d.shape_of(a)
 
         def fits(r):
             if not is_float(r) or not r.finite():
                 return False
+            if not shape:  # a 0-d first operand: every second one is invalid
+                return True
             if kind == "outer":
                 return r.ndim == 1
             if kind == "dot":
@@ -909,8 +912,8 @@ def tensor_args(step, regs):
 # Where tapegrad knowingly differs from torch; the strategy draws no such step. Each entry:
 # (what differs, predicate over the step and the Reg of each register).
 KNOWN_DIFFERENCES = [
-    ("arithmetic on two bool tensors gives int64, torch keeps bool",
-     lambda step, regs: step["op"] in ("add", "mul", "iadd", "add_", "mul_") and
+    ("arithmetic on two bool tensors runs in int64; torch keeps bool (add, mul) or raises (sub)",
+     lambda step, regs: step["op"] in ("add", "sub", "mul", "iadd", "add_", "sub_", "mul_") and
      all(r.dtype == "bool" for r in tensor_args(step, regs)) and
      all(isinstance(a, dict) for a in step["args"])),
     ("linear with a 1-D weight raises; torch computes a dot product",
@@ -931,8 +934,16 @@ KNOWN_DIFFERENCES = [
 ]
 
 
+# Bugs the fuzzer found in code being rewritten elsewhere, left to its owners; the strategy
+# draws no such step until the entry is removed with the fix.
+OPEN_BUGS = [
+    ("linear with 0 input features returns uninitialised memory, not the bias (or zeros)",
+     lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[0].shape[-1:] == (0,)),
+]
+
+
 def known_difference(step, regs):
-    return next((what for what, applies in KNOWN_DIFFERENCES if applies(step, regs)), None)
+    return next((what for what, applies in KNOWN_DIFFERENCES + OPEN_BUGS if applies(step, regs)), None)
 
 
 def describe(step):
@@ -1071,21 +1082,6 @@ def check_step(where, step, op, args, kwargs, tg_result, torch_result, requires_
         close(label, as_array(mine), wanted, dtype_name(mine), magnitude(inputs + [wanted]) * work, op.tolerance)
 
 
-def run_program(program, lib, values, check=None):
-    """Runs the program with `lib` (tapegrad or torch), returning (registers, per-step
-    (result, error)). `check(k, step, result, error)` is called after each step."""
-    regs = make_leaves(lib, program, values)
-    outcomes = []
-    for step in program["steps"]:
-        op = OPS[step["op"]]
-        args, kwargs = resolve_step(step, regs, lib)
-        result, error = attempt(lambda: op.call(lib, *args, **kwargs))
-        outcomes.append((result, error))
-        if error is None and not op.inplace:
-            regs.extend(outputs_of(result))
-    return regs, outcomes
-
-
 def interpret(program, values, valid):
     """The whole program in numpy, float64, over the steps torch ran; returns the registers
     and the smallest distance of any argument from a kink (inf when none), or None when an
@@ -1103,7 +1099,8 @@ def interpret(program, values, valid):
                 margin = min(margin, op.kink(*args, **kwargs))
             outs = [np.asarray(o) for o in outputs_of(op.oracle(*args, **kwargs))]
             for out in outs:
-                if out.dtype.kind == "f" and out.size and not (np.all(np.isfinite(out)) and np.max(np.abs(out)) < BOUND):
+                bounded = out.size == 0 or np.all(np.isfinite(out)) and np.max(np.abs(out)) < BOUND
+                if out.dtype.kind == "f" and not bounded:
                     margin = None
             if margin is None:
                 return regs, None
