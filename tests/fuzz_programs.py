@@ -912,10 +912,10 @@ def tensor_args(step, regs):
 # Where tapegrad knowingly differs from torch; the strategy draws no such step. Each entry:
 # (what differs, predicate over the step and the Reg of each register).
 KNOWN_DIFFERENCES = [
-    ("arithmetic on two bool tensors runs in int64; torch keeps bool (add, mul) or raises (sub)",
-     lambda step, regs: step["op"] in ("add", "sub", "mul", "iadd", "add_", "sub_", "mul_") and
-     all(r.dtype == "bool" for r in tensor_args(step, regs)) and
-     all(isinstance(a, dict) for a in step["args"])),
+    ("arithmetic with a bool tensor runs as int64: bool + bool is int64 (torch: bool), bool - x and "
+     "bool ** x compute (torch raises)",
+     lambda step, regs: step["op"] in ("add", "sub", "mul", "pow", "iadd", "add_", "sub_", "mul_") and
+     any(r.dtype == "bool" for r in tensor_args(step, regs))),
     ("linear with a 1-D weight raises; torch computes a dot product",
      lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[1].ndim == 1),
     ("dot, mm, matmul, outer and linear of int or bool tensors: tapegrad's dtypes are not torch's",
@@ -1112,9 +1112,9 @@ def interpret(program, values, valid):
     return regs, margin
 
 
-def check_program(program):
+def check_program(program, trace=lambda text: None):
     """Runs one program with tapegrad, torch and numpy; raises Mismatch on a difference and
-    returns counts of what it checked."""
+    returns counts of what it checked. `trace` is told each step before it runs."""
     import torch
     import tapegrad as tg
 
@@ -1125,6 +1125,7 @@ def check_program(program):
     stats = {"steps": 0, "invalid": 0, "grad_vs_torch": 0, "grad_vs_differences": 0}
     for k, step in enumerate(program["steps"]):
         where = f"step {k} {describe(step)}"
+        trace(where)
         op = OPS[step["op"]]
         np_args, np_kwargs = oracle_args(step, [as_array(r) for r in tg_regs])
         tg_args, tg_kwargs = resolve_step(step, tg_regs, tg)
@@ -1153,6 +1154,7 @@ def check_program(program):
         check_step(where, step, op, np_args, np_kwargs, tg_result, torch_result)
         tg_regs.extend(outputs_of(tg_result))
         torch_regs.extend(outputs_of(torch_result))
+    trace("backward")
     check_gradients(program, values, valid, tg, torch, tg_regs, torch_regs, stats)
     return stats
 
@@ -1246,7 +1248,8 @@ def compare_with_differences(where, program, values, valid, leaves, outputs, wei
 
 def serve():
     """Reads one program per line on stdin, answers one JSON line per program on the
-    original stdout; everything else anything prints goes to stderr."""
+    original stdout; everything else anything prints goes to stderr, where each step is
+    named before it runs (so a crash's report ends with the step that crashed)."""
     import faulthandler
 
     faulthandler.enable()
@@ -1260,7 +1263,7 @@ def serve():
     for line in sys.stdin:
         program = json.loads(line)
         try:
-            reply = {"ok": True, "stats": check_program(program)}
+            reply = {"ok": True, "stats": check_program(program, trace=lambda text: print(text, file=sys.stderr))}
         except Mismatch as error:
             reply = {"ok": False, "message": str(error)}
         except Exception:  # noqa: BLE001 - a fuzzer bug; reported with its traceback
