@@ -160,6 +160,31 @@ def stack(tensors, dim=0):
     return np.stack(tensors, axis=dim % (tensors[0].ndim + 1))
 
 
+def getitem(x, index):
+    """x[index] by torch's rule: an int selects its dim before index lists are placed (numpy
+    counts it as one of them, which moves the result's dims elsewhere)."""
+    parts = list(index) if isinstance(index, tuple) else [index]
+    is_int = [isinstance(p, int) and not isinstance(p, bool) for p in parts]
+    if not any(is_int) or not any(isinstance(p, (list, np.ndarray)) for p in parts):
+        return np.array(x[index])
+    ellipsis = [k for k, p in enumerate(parts) if p is Ellipsis]
+    if ellipsis:
+        consumed = sum(1 for p in parts if p is not None and p is not Ellipsis)
+        k = ellipsis[0]
+        parts[k:k + 1] = [slice(None)] * (x.ndim - consumed)
+        is_int[k:k + 1] = [False] * (x.ndim - consumed)
+    dim, selects, rest = 0, [], []
+    for part, integer in zip(parts, is_int):
+        if integer:
+            selects.append((dim, part))
+        else:
+            rest.append(part)
+        dim += part is not None
+    for d, i in reversed(selects):
+        x = x[(slice(None),) * d + (i,)]
+    return np.array(x[tuple(rest)])
+
+
 def t(x):
     return x.T if x.ndim == 2 else x
 
@@ -225,6 +250,7 @@ class Reg:
     requires_grad: bool
     is_leaf: bool
     group: int  # registers that may share memory (views) have one group
+    contiguous: bool = True  # torch's tensor is (tapegrad's always are)
 
     @property
     def ndim(self):
@@ -762,7 +788,7 @@ OPS.update({
     "expand": Op(method("expand"), expand, draw_expand, view=True),
     "cat": Op(function("cat"), cat, draw_cat),
     "stack": Op(function("stack"), stack, draw_stack),
-    "getitem": Op(operator_call(operator.getitem), lambda x, index: np.array(x[index]), draw_getitem, view=True),
+    "getitem": Op(operator_call(operator.getitem), getitem, draw_getitem, view=True),
     "gather": Op(operator_call(operator.getitem), lambda x, index: np.array(x[index]), draw_index_by_register,
                  view=True),
     "dot": Op(function("dot"), np.dot, draw_matmul("dot")),
@@ -916,6 +942,8 @@ KNOWN_DIFFERENCES = [
      "bool ** x compute (torch raises)",
      lambda step, regs: step["op"] in ("add", "sub", "mul", "pow", "iadd", "add_", "sub_", "mul_") and
      any(r.dtype == "bool" for r in tensor_args(step, regs))),
+    ("view of a tensor that torch holds transposed: tapegrad's tensors are contiguous, so view works as reshape",
+     lambda step, regs: step["op"] == "view" and not tensor_args(step, regs)[0].contiguous),
     ("linear with a 1-D weight raises; torch computes a dot product",
      lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[1].ndim == 1),
     ("dot, mm, matmul, outer and linear of int or bool tensors: tapegrad's dtypes are not torch's",
@@ -1012,7 +1040,8 @@ def programs(max_steps=8):
             for out in outputs_of(result):
                 regs_torch.append(out)
                 regs.append(Reg(tuple(out.shape), dtype_name(out), as_array(out), out.requires_grad, out.is_leaf,
-                                group_of_first if op.view and group_of_first is not None else len(regs)))
+                                group_of_first if op.view and group_of_first is not None else len(regs),
+                                out.is_contiguous()))
         return program
     return strategy()
 
