@@ -967,7 +967,8 @@ KNOWN_DIFFERENCES = [
 OPEN_BUGS = [
     ("linear with 0 input features returns uninitialised memory, not the bias (or zeros)",
      lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[0].shape[-1:] == (0,)),
-    ("linear with a bias of another dtype raises, naming the input's and weight's dtypes; torch promotes",
+    ("linear with a 0-d bias of another dtype raises (torch promotes it), and the message names the input's "
+     "and weight's dtypes, not the bias's",
      lambda step, regs: step["op"] == "linear" and len({r.dtype for r in tensor_args(step, regs)}) > 1),
 ]
 
