@@ -69,11 +69,14 @@ Tensor& fill_unrecorded(Tensor& self, double value) {
 Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
   check_leaf(name, self);
   Tensor old = self;
-  if (is_grad_enabled() && self.requires_grad()) {
-    // The old value keeps the old history; the tensor itself will take the new one.
+  if (is_grad_enabled()) {
+    // The recorded op may save the old value (mul_ does, for the other operand's gradient),
+    // so it gets a copy that the write below leaves alone.
     old = clone(self);
-    old.impl()->requires_grad = true;
-    old.impl()->grad_fn = self.grad_fn();
+    if (self.requires_grad()) {  // the old value keeps the old history; the tensor takes the new one
+      old.impl()->requires_grad = true;
+      old.impl()->grad_fn = self.grad_fn();
+    }
   }
   Tensor result = compute(old);
   check_writable(name, self, result.shape(), result.dtype());
@@ -84,7 +87,8 @@ Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor
   const Tensor converted = to_dtype(result, self.dtype());
   std::memcpy(self.raw_data(), converted.raw_data(), self.numel() * itemsize(self.dtype()));
   self.storage()->bump_version();
-  if (const std::shared_ptr<Node>& node = result.grad_fn()) {
+  const std::shared_ptr<Node>& node = result.grad_fn();
+  if (node && is_floating(self.dtype())) {  // an int tensor takes the value, never a gradient
     TensorImpl* impl = self.impl();
     if (impl->retains_grad && impl->grad_fn && impl->grad_fn->retained.lock().get() == impl) {
       impl->grad_fn->retained.reset();  // .grad now means the gradient of the new value

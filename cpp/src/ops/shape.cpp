@@ -132,8 +132,8 @@ Tensor squeeze(const Tensor& a, const std::vector<int64_t>& dims) {
   bool listed[Shape::kMaxDims] = {};
   for (int64_t dim : dims) {
     const int d = wrap_dim(dim, a.ndim(), "squeeze");
-    TG_CHECK(a.ndim() == 0 || !listed[d], "squeeze: dim ", d, " appears multiple times in the list of dims");
-    if (a.ndim() > 0) listed[d] = true;
+    TG_CHECK(!listed[d], "squeeze: dim ", d, " appears multiple times in the list of dims");
+    listed[d] = true;
   }
   Shape shape;
   for (int k = 0; k < a.ndim(); ++k)
