@@ -49,10 +49,29 @@ struct ViewBackward final : Node {
   void apply(Tensor grad) override { accumulate_grad(*next[0], alias(grad, next[0]->shape)); }
 };
 
+std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape, DType dtype, const char* name) {
+  auto node = std::make_shared<ViewBackward>();
+  node->name_ = name;
+  node->next.push_back(std::move(input));
+  node->shape = shape;
+  node->dtype = dtype;
+  return node;
+}
+
+void rederive_view_history(const std::shared_ptr<TensorImpl>& view) {
+  const std::shared_ptr<TensorImpl>& base = view->view_base;
+  view->history_version = base->history_version;
+  if (base->requires_grad)
+    set_history(view, view_node(gradient_edge(Tensor(base)), view->shape, view->dtype, "ViewBackward0"));
+}
+
 namespace {
 
 Tensor view_with_shape(const Tensor& a, const Shape& shape, const char* node_name) {
   Tensor out = alias(a, shape);
+  TensorImpl* impl = out.impl();
+  impl->view_base = a.impl()->view_base ? a.impl()->view_base : a.impl_ptr();
+  impl->history_version = impl->view_base->history_version;
   if (auto* node = record<ViewBackward>(out, {&a})) node->name_ = node_name;
   return out;
 }
