@@ -760,6 +760,13 @@ def _sibling_view_sees_new_history(lib, x):
     return w * 3
 
 
+def _base_times_a_view_made_before_the_change(lib, x):
+    a = x * 1
+    v, w = a.view(2, 2), a.view(4)
+    v.mul_(lib.arange(4.0).reshape(2, 2))
+    return a * w  # w is read after a: its fresh grad_fn must still run before this product's
+
+
 def _view_made_before_base_changes(lib, x):
     a = x * 1
     v = a.view(2, 2)
@@ -833,7 +840,7 @@ def _view_of_leaf_in_no_grad(lib, x):
 
 VIEW_INPLACE = [
     _view_then_inplace, _reshape_inplace_then_use_base, _reshape_inplace_then_use_view, _sibling_view_sees_new_history,
-    _view_made_before_base_changes, _view_of_view, _view_in_place_with_grad_operand, _view_zero, _view_copy,
+    _base_times_a_view_made_before_the_change, _view_made_before_base_changes, _view_of_view, _view_in_place_with_grad_operand, _view_zero, _view_copy,
     _view_then_base_then_view, _view_retained, _view_of_leaf, _view_of_leaf_reshape, _view_made_in_no_grad,
     _view_of_leaf_in_no_grad,
 ]

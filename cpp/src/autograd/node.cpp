@@ -107,9 +107,11 @@ void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node
 }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* input : inputs)
-    if (input->defined() && input->requires_grad()) return true;
-  return false;
+  // Asks every input, without stopping at the first: a view whose base's history changed
+  // takes its new grad_fn now, before the op's node, so the node's sequence number is larger.
+  bool any = false;
+  for (const Tensor* input : inputs) any = (input->defined() && input->requires_grad()) || any;
+  return any;
 }
 
 void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {

@@ -28,8 +28,11 @@ std::string sizes_text(const std::vector<int64_t>& sizes) {
 // Records `out` as made by a node over a dynamic list of inputs (cat, stack).
 template <class NodeT>
 NodeT* record_all(Tensor& out, const std::vector<Tensor>& inputs) {
-  const auto requires_grad = [](const Tensor& input) { return input.requires_grad(); };
-  if (!is_grad_enabled() || std::none_of(inputs.begin(), inputs.end(), requires_grad)) return nullptr;
+  // Every input is asked (as any_requires_grad does), so that stale views are re-derived
+  // before the node takes its sequence number.
+  bool any = false;
+  for (const Tensor& input : inputs) any = input.requires_grad() || any;
+  if (!is_grad_enabled() || !any) return nullptr;
   auto node = std::make_shared<NodeT>();
   NodeT* raw = node.get();
   attach_node(out, std::move(node), {});
