@@ -19,7 +19,10 @@ Shape parse_size(const py::args& args, const py::kwargs& kwargs, const char* op)
     TG_CHECK_AS(tg::TypeError, PyIndex_Check(size.ptr()) && !PyBool_Check(size.ptr()), op,
                 "(): size must be a tuple of ints, but got an element of type ",
                 py::str(py::type::of(size)).cast<std::string>());
-    const int64_t dim = size.cast<int64_t>();
+    int overflow = 0;
+    const int64_t dim = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(size)).ptr(), &overflow);
+    TG_CHECK_AS(tg::TypeError, !overflow, op, "(): size ", py::str(size).cast<std::string>(),
+                " does not fit in an int64");
     TG_CHECK(dim >= 0, op, "(): Trying to create tensor with negative dimension ", dim, ": ",
              py::str(sizes).cast<std::string>());
     shape.push_back(dim);
@@ -27,9 +30,12 @@ Shape parse_size(const py::args& args, const py::kwargs& kwargs, const char* op)
   return shape;
 }
 
-std::optional<DType> dtype_kwarg(const py::kwargs& kwargs) {
+std::optional<DType> dtype_kwarg(const py::kwargs& kwargs, const char* op) {
   if (!kwargs.contains("dtype") || kwargs["dtype"].is_none()) return std::nullopt;
-  return kwargs["dtype"].cast<DType>();
+  const py::object dtype = kwargs["dtype"];
+  TG_CHECK_AS(tg::TypeError, py::isinstance<DType>(dtype), op, "(): argument 'dtype' must be tapegrad.dtype, not ",
+              type_name(dtype));
+  return dtype.cast<DType>();
 }
 
 bool requires_grad_kwarg(const py::kwargs& kwargs) {
@@ -49,7 +55,7 @@ Tensor finish_factory(Tensor tensor, const py::kwargs& kwargs, const char* op) {
 
 template <Tensor (*make)(const Shape&, DType)>
 Tensor filled_factory(const char* op, const py::args& args, const py::kwargs& kwargs) {
-  return finish_factory(make(parse_size(args, kwargs, op), dtype_kwarg(kwargs).value_or(DType::Float32)), kwargs, op);
+  return finish_factory(make(parse_size(args, kwargs, op), dtype_kwarg(kwargs, op).value_or(DType::Float32)), kwargs, op);
 }
 
 Tensor uninitialised(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
@@ -57,7 +63,7 @@ Tensor uninitialised(const Shape& shape, DType dtype) { return Tensor::empty(sha
 // zeros_like(t) and friends: t's shape, and t's dtype unless dtype= says otherwise.
 template <Tensor (*make)(const Shape&, DType)>
 Tensor like_factory(const char* op, const Tensor& like, const py::kwargs& kwargs) {
-  return finish_factory(make(like.shape(), dtype_kwarg(kwargs).value_or(like.dtype())), kwargs, op);
+  return finish_factory(make(like.shape(), dtype_kwarg(kwargs, op).value_or(like.dtype())), kwargs, op);
 }
 
 // The dtype torch infers from a Python fill value: bool, int64 or float32.
@@ -136,7 +142,7 @@ Tensor arange(py::args args, const py::kwargs& kwargs) {
     values[i] = arg.cast<double>();
   }
   if (args.size() == 1) std::swap(values[0], values[1]);  // arange(end)
-  const DType dtype = dtype_kwarg(kwargs).value_or(any_float ? DType::Float32 : DType::Int64);
+  const DType dtype = dtype_kwarg(kwargs, "arange").value_or(any_float ? DType::Float32 : DType::Int64);
   return finish_factory(tg::arange(values[0], values[1], values[2], dtype), kwargs, "arange");
 }
 
@@ -163,11 +169,11 @@ void bind_factories(py::module_& m) {
   m.def("rand_like", [](const Tensor& like, const py::kwargs& kwargs) { return like_factory<tg::rand>("rand_like", like, kwargs); });
   m.def("full", [](py::handle size, py::handle fill_value, const py::kwargs& kwargs) {
     TG_CHECK_AS(tg::TypeError, PyNumber_Check(fill_value.ptr()), "full(): fill_value must be a number, not ", type_name(fill_value));
-    const DType dtype = dtype_kwarg(kwargs).value_or(dtype_of_number(fill_value));
+    const DType dtype = dtype_kwarg(kwargs, "full").value_or(dtype_of_number(fill_value));
     return finish_factory(tg::full(size_argument(size, "full"), fill_value.cast<double>(), dtype), kwargs, "full");
   }, py::arg("size"), py::arg("fill_value"));
   m.def("normal", [](double mean, double std, py::handle size, const py::kwargs& kwargs) {
-    const DType dtype = dtype_kwarg(kwargs).value_or(DType::Float32);
+    const DType dtype = dtype_kwarg(kwargs, "normal").value_or(DType::Float32);
     return finish_factory(tg::normal(mean, std, size_argument(size, "normal"), dtype), kwargs, "normal");
   }, py::arg("mean"), py::arg("std"), py::arg("size"));
   m.def("randint", [](const py::args& args, const py::kwargs& kwargs) {
@@ -179,7 +185,7 @@ void bind_factories(py::module_& m) {
     if (!kwargs.contains("size")) values.pop_back();
     const int64_t low = values.size() == 2 ? values[0].cast<int64_t>() : 0;
     const int64_t high = values.back().cast<int64_t>();
-    const DType dtype = dtype_kwarg(kwargs).value_or(DType::Int64);
+    const DType dtype = dtype_kwarg(kwargs, "randint").value_or(DType::Int64);
     return finish_factory(tg::randint(low, high, size_argument(size, "randint"), dtype), kwargs, "randint");
   });
   m.def("manual_seed", [](int64_t seed) { tg::manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));

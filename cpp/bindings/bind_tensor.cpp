@@ -35,15 +35,24 @@ py::array as_numpy(const Tensor& tensor) {
                    {}, tensor.raw_data(), owner);
 }
 
+// Shares the array's memory, so it takes only what every kernel can read and write in
+// place: anything else raises ValueError (and tg.tensor(a) copies it).
 Tensor from_numpy(const py::array& array) {
+  TG_CHECK_AS(tg::ValueError, array.dtype().byteorder() != '>',
+              "from_numpy: big-endian arrays are not supported; use a.astype(a.dtype.newbyteorder('=')) or "
+              "tg.tensor(a) to convert it");
   const std::optional<DType> dtype = dtype_of_numpy(array.dtype());
   TG_CHECK_AS(tg::TypeError, dtype && array.dtype().is(numpy_dtype(*dtype)),
               "from_numpy: can't convert np.ndarray of type ", py::str(array.dtype()).cast<std::string>(),
               ". The only supported types are: float64, float32, int64 and bool.");
   TG_CHECK_AS(tg::ValueError, array.flags() & py::array::c_style,
               "from_numpy: the array must be C-contiguous; use np.ascontiguousarray(a) or tg.tensor(a) to copy it");
-  TG_CHECK_AS(tg::ValueError, array.dtype().byteorder() != '>',
-              "from_numpy: big-endian arrays are not supported; use a.astype(a.dtype.newbyteorder('='))");
+  TG_CHECK_AS(tg::ValueError, array.writeable(),
+              "from_numpy: the array is read-only, and in-place ops on a tensor sharing it would write into it; "
+              "use tg.tensor(a) to copy it");
+  TG_CHECK_AS(tg::ValueError, reinterpret_cast<uintptr_t>(array.data()) % array.itemsize() == 0,
+              "from_numpy: the array's data is not aligned to its element size (", array.itemsize(),
+              " bytes); use tg.tensor(a) to copy it");
   Shape shape(array.shape(), array.shape() + array.ndim());
   auto owner = std::shared_ptr<void>(new py::object(array), [](void* p) {
     py::gil_scoped_acquire gil;  // the last reference may drop on a thread without the GIL
@@ -115,6 +124,8 @@ void bind_tensor(py::module_& m) {
     t.register_hook([held](const Tensor& grad) {
       py::gil_scoped_acquire gil;
       py::object result = (*held)(grad);
+      TG_CHECK_AS(TypeError, result.is_none() || is_tensor(result), "hook: expected a Tensor or None, but hook returned '",
+                  type_name(result), "'");
       return result.is_none() ? Tensor() : result.cast<Tensor>();
     });
   }, py::arg("hook"));

@@ -154,30 +154,30 @@ PyObject* negative_slot(PyObject* a) {
                  nullptr);
 }
 
-// One element as a double, for bool(), float() and int().
-bool one_element(PyObject* a, const char* what, double* value) {
+int bool_slot(PyObject* a) {
   return guarded([&] {
     const Tensor& t = unwrap(a);
-    TG_CHECK(t.numel() == 1, what, " of Tensor with ", t.numel(), " values is ambiguous");
-    *value = t.item();
-    return true;
-  }, false);
+    TG_CHECK(t.numel() == 1, "Boolean value of Tensor with ", t.numel() == 0 ? "no values" : "more than one value",
+             " is ambiguous");
+    return t.item() != 0 ? 1 : 0;
+  }, -1);
 }
 
-int bool_slot(PyObject* a) {
-  double value;
-  return one_element(a, "Boolean value", &value) ? value != 0 : -1;
+// float() and int() of a one-element tensor (ValueError otherwise, as in torch); int() of
+// an int64 is exact past 2^53 too.
+PyObject* python_number(PyObject* a, bool integral) {
+  return guarded([&]() -> PyObject* {
+    const Tensor& t = unwrap(a);
+    TG_CHECK_AS(ValueError, t.numel() == 1, "only one element tensors can be converted to Python scalars (got ",
+                t.numel(), " elements)");
+    if (integral && t.dtype() == DType::Int64) return PyLong_FromLongLong(*t.data<int64_t>());
+    return integral ? PyLong_FromDouble(t.item()) : PyFloat_FromDouble(t.item());
+  }, nullptr);
 }
 
-PyObject* float_slot(PyObject* a) {
-  double value;
-  return one_element(a, "float()", &value) ? PyFloat_FromDouble(value) : nullptr;
-}
+PyObject* float_slot(PyObject* a) { return python_number(a, false); }
 
-PyObject* int_slot(PyObject* a) {
-  double value;
-  return one_element(a, "int()", &value) ? PyLong_FromDouble(value) : nullptr;
-}
+PyObject* int_slot(PyObject* a) { return python_number(a, true); }
 
 PyObject* index_slot(PyObject* a) {
   const Tensor& t = unwrap(a);

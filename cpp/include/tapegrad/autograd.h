@@ -96,6 +96,14 @@ void accumulate_grad(Node& target, Tensor contribution);
 // or null when it does not require grad (or is undefined: an optional input left out).
 std::shared_ptr<Node> gradient_edge(const Tensor& tensor);
 
+// Makes `node` the grad_fn of `tensor` in place of the old one (after an in-place op, or
+// for a view re-derived from its base); a .grad that `tensor` retains follows.
+void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node> node);
+
+// A node that passes its gradient on to `input` seen in `input`'s shape: the grad_fn of a
+// tensor of `shape` whose elements are those of `input`'s output (a view).
+std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape, DType dtype, const char* name);
+
 // Makes `output` the result of `node` when grad mode is on and some input requires grad;
 // returns the node (to save tensors in), or null when nothing is recorded.
 template <class NodeT>

@@ -41,10 +41,21 @@ struct TensorImpl {
   std::weak_ptr<Node> grad_accumulator;
   // A leaf's gradient hooks (a non-leaf's live on its grad_fn).
   std::vector<GradHook> hooks;
+  // A view (reshape, view, squeeze, ...) shares its base's buffer and covers it whole, so an
+  // in-place op through either changes both. `view_base` is the first tensor of a chain of
+  // views (never itself a view), or null. A recorded in-place op through a base or any of
+  // its views gives the base a new history and bumps the base's `history_version`; a view's
+  // `history_version` is the base's at the time its grad_fn was made, and a view that lags
+  // takes a fresh grad_fn, a view of the base's current history, before it is read.
+  std::shared_ptr<TensorImpl> view_base;
+  uint64_t history_version = 0;
   // The binding's object for this tensor while one exists (so a tensor keeps one identity
   // in Python); set and cleared by the binding, never dereferenced by the core.
   void* python_object = nullptr;
 };
+
+// Gives a view whose base's history changed a grad_fn that views the base's current one.
+void rederive_view_history(const std::shared_ptr<TensorImpl>& view);
 
 class Tensor {
  public:
@@ -73,10 +84,16 @@ class Tensor {
   // No other tensor or view shares this one's object or buffer: safe to take over.
   bool is_exclusive() const { return impl_.use_count() == 1 && impl_->storage.use_count() == 1; }
 
-  bool requires_grad() const { return impl_->requires_grad; }
+  bool requires_grad() const {
+    sync_view_history();
+    return impl_->requires_grad;
+  }
   Tensor& requires_grad_(bool requires_grad = true);
-  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const {
+    sync_view_history();
+    return impl_->grad_fn;
+  }
+  bool is_leaf() const { return grad_fn() == nullptr; }
   Tensor grad() const { return Tensor(impl_->grad); }
   void retain_grad();
   void register_hook(GradHook hook);
@@ -90,6 +107,10 @@ class Tensor {
   double item() const;
 
  private:
+  void sync_view_history() const {
+    if (impl_->view_base && impl_->history_version != impl_->view_base->history_version) rederive_view_history(impl_);
+  }
+
   std::shared_ptr<TensorImpl> impl_;
 };
 

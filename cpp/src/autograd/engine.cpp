@@ -27,6 +27,9 @@ std::atomic<uint64_t> next_pass{1};
 // nodes (a leaf's AccumulateGrad, above all), whose per-pass state is not per thread.
 // Forward ops and their kernels still run in parallel.
 std::mutex engine_mutex;
+// Set while this thread runs a pass: a hook that starts another would wait on engine_mutex
+// forever.
+thread_local bool running_backward = false;
 
 // The gradient a root starts from: `gradient` checked against the root, or ones for a scalar.
 Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
@@ -38,9 +41,7 @@ Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
   }
   TG_CHECK(gradient.shape() == root.shape(), "Mismatch in shape: grad_output[", index, "] has a shape of ",
            gradient.shape().str(), " and output[", index, "] has a shape of ", root.shape().str(), ".");
-  TG_CHECK_AS(TypeError, is_floating(gradient.dtype()), "backward: expected a floating point gradient for output[",
-              index, "], got ", dtype_name(gradient.dtype()));
-  return gradient;
+  return to_dtype(gradient, root.dtype());  // any dtype, as torch converts it
 }
 
 }  // namespace
@@ -70,8 +71,14 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
                                 bool retain_graph, const std::vector<Tensor>& inputs) {
   TG_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "backward: got ", grad_roots.size(),
            " gradients for ", roots.size(), " outputs");
+  TG_CHECK(!running_backward,
+           "backward: called from inside a backward pass (from a hook); a pass cannot start another one");
   NoGradGuard no_grad;  // backward rules compute with ops that must not record
   std::lock_guard<std::mutex> one_pass_at_a_time(engine_mutex);
+  struct RunningBackward {
+    RunningBackward() { running_backward = true; }
+    ~RunningBackward() { running_backward = false; }
+  } running;
   const uint64_t pass = next_pass.fetch_add(1, std::memory_order_relaxed);
 
   std::vector<std::shared_ptr<Node>> root_nodes;

@@ -82,9 +82,9 @@ void AccumulateGrad::apply(Tensor grad_output) {
 }
 
 std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
+  if (!tensor.defined() || !tensor.requires_grad()) return nullptr;  // an optional input left out, or no grad needed
+  if (tensor.grad_fn()) return tensor.grad_fn();
   TensorImpl* impl = tensor.impl();
-  if (!impl || !impl->requires_grad) return nullptr;  // an optional input left out, or no grad needed
-  if (impl->grad_fn) return impl->grad_fn;
   // Threads recording ops on one shared leaf must find the same accumulator.
   static std::mutex accumulator_mutex;
   std::lock_guard<std::mutex> lock(accumulator_mutex);
@@ -96,10 +96,22 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
   return accumulator;
 }
 
+void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node> node) {
+  const std::shared_ptr<Node>& old = tensor->grad_fn;
+  if (tensor->retains_grad && old && old->retained.lock() == tensor) {
+    old->retained.reset();  // .grad now means the gradient of the new value
+    node->retained = tensor;
+  }
+  tensor->grad_fn = std::move(node);
+  tensor->requires_grad = true;
+}
+
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* input : inputs)
-    if (input->defined() && input->requires_grad()) return true;
-  return false;
+  // Asks every input, without stopping at the first: a view whose base's history changed
+  // takes its new grad_fn now, before the op's node, so the node's sequence number is larger.
+  bool any = false;
+  for (const Tensor* input : inputs) any = (input->defined() && input->requires_grad()) || any;
+  return any;
 }
 
 void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {

@@ -91,6 +91,8 @@ struct SubBackward final : Node {
 };
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  TG_CHECK(a.dtype() != DType::Bool && b.dtype() != DType::Bool, "sub: subtraction, the `-` operator, with a bool ",
+           "tensor is not supported (as in torch); for two masks use `^`, to invert one `~`");
   Tensor out = arithmetic("sub", a, b, [](auto x, auto y) { return x - y; });
   record<SubBackward>(out, {&a, &b});
   return out;
@@ -287,9 +289,11 @@ Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
   Tensor out = arithmetic("pow", a, b, [](auto x, auto y) {
     using T = decltype(x);
     if constexpr (std::is_integral_v<T>) {
-      T result = 1;  // exact integer power, as torch computes it
-      for (T e = y; e > 0; --e) result *= x;
-      return y < 0 ? T(x == 1 ? 1 : (x == -1 ? (y % 2 ? -1 : 1) : 0)) : result;
+      // Exact integer power by squaring, as torch computes it; unsigned, so overflow wraps.
+      uint64_t result = 1, square = static_cast<uint64_t>(x);
+      for (T e = y; e > 0; e >>= 1, square *= square)
+        if (e & 1) result *= square;
+      return y < 0 ? T(x == 1 ? 1 : (x == -1 ? (y % 2 ? -1 : 1) : 0)) : static_cast<T>(result);
     } else {
       return std::pow(x, y);
     }

@@ -12,9 +12,21 @@ namespace {
 
 using loops::Input;
 
-void check_leaf(const char* name, const Tensor& self) {
-  TG_CHECK(!(is_grad_enabled() && self.requires_grad() && self.is_leaf()), name,
+// In grad mode, as in torch, nothing may write into a leaf that requires grad, directly or
+// through a view, nor into a view made in no_grad mode of a tensor that requires grad (the
+// write would be recorded in neither's history).
+void check_inplace_allowed(const char* name, const Tensor& self) {
+  if (!is_grad_enabled()) return;
+  TG_CHECK(!(self.requires_grad() && self.is_leaf()), name,
            ": a leaf Variable that requires grad is being used in an in-place operation.");
+  const TensorImpl* base = self.impl()->view_base.get();
+  if (!base || !base->requires_grad) return;
+  TG_CHECK(base->grad_fn, name, ": a view of a leaf Variable that requires grad is being used in an in-place operation.");
+  TG_CHECK(self.requires_grad(), name,
+           ": a view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that "
+           "this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both "
+           "the view and the inplace either both inside the no_grad block (if you don't want the inplace to be "
+           "tracked) or both outside (if you want the inplace to be tracked).");
 }
 
 bool must_record(const Tensor& self, const Tensor& other) {
@@ -39,7 +51,7 @@ struct OverwriteBackward final : Node {
 template <class Op>
 Tensor& binary_inplace(const char* name, Tensor& self, const Tensor& other, Tensor (*out_of_place)(const Tensor&, const Tensor&),
                        Op op, bool true_division = false) {
-  check_leaf(name, self);
+  check_inplace_allowed(name, self);
   if (must_record(self, other))
     return write_inplace(name, self, [&](const Tensor& old) { return out_of_place(old, other); });
   const DType result = true_division && !is_floating(other.dtype()) ? DType::Float32 : other.dtype();
@@ -67,7 +79,7 @@ Tensor& fill_unrecorded(Tensor& self, double value) {
 }  // namespace
 
 Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
-  check_leaf(name, self);
+  check_inplace_allowed(name, self);
   Tensor old = self;
   if (is_grad_enabled()) {
     // The recorded op may save the old value (mul_ does, for the other operand's gradient),
@@ -89,13 +101,13 @@ Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor
   self.storage()->bump_version();
   const std::shared_ptr<Node>& node = result.grad_fn();
   if (node && is_floating(self.dtype())) {  // an int tensor takes the value, never a gradient
-    TensorImpl* impl = self.impl();
-    if (impl->retains_grad && impl->grad_fn && impl->grad_fn->retained.lock().get() == impl) {
-      impl->grad_fn->retained.reset();  // .grad now means the gradient of the new value
-      node->retained = self.impl_ptr();
+    const std::shared_ptr<TensorImpl>& base = self.impl()->view_base ? self.impl()->view_base : self.impl_ptr();
+    if (base != self.impl_ptr()) {
+      // The base's new value is this one in the base's shape (a view covers its base whole).
+      set_history(base, view_node(node, base->shape, base->dtype, "CopySlices"));
     }
-    impl->grad_fn = node;
-    impl->requires_grad = true;
+    set_history(self.impl_ptr(), node);
+    self.impl()->history_version = ++base->history_version;  // the base's other views now lag
   }
   return self;
 }
@@ -114,14 +126,14 @@ Tensor& div_(Tensor& self, const Tensor& other) {
 }
 
 Tensor& fill_(Tensor& self, double value) {
-  check_leaf("fill_", self);
+  check_inplace_allowed("fill_", self);
   if (is_grad_enabled() && self.requires_grad())
     return write_inplace("fill_", self, [&](const Tensor& old) { return full(old.shape(), value, old.dtype()); });
   return fill_unrecorded(self, value);
 }
 
 Tensor& zero_(Tensor& self) {
-  check_leaf("zero_", self);
+  check_inplace_allowed("zero_", self);
   if (is_grad_enabled() && self.requires_grad())
     return write_inplace("zero_", self, [&](const Tensor& old) { return zeros(old.shape(), old.dtype()); });
   return fill_unrecorded(self, 0);

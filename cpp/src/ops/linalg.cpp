@@ -136,8 +136,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 // x (..., in) as a matrix (M, in): leading dims flattened.
 Tensor as_rows(const Tensor& x) {
-  const int64_t width = x.shape()[x.ndim() - 1];
-  return view_as_shape(x, Shape{width == 0 ? 0 : x.numel() / width, width});
+  const Shape leading(x.shape().begin(), x.shape().end() - 1);
+  return view_as_shape(x, Shape{leading.numel(), x.shape()[x.ndim() - 1]});
 }
 
 namespace {
@@ -192,6 +192,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 Tensor mm(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() == 2 && b.ndim() == 2, "mm: both arguments must be 2-D matrices, but got ", a.shape().str(),
            " and ", b.shape().str());
+  TG_CHECK(a.shape()[1] == b.shape()[0], "mm: shapes ", a.shape().str(), " and ", b.shape().str(),
+           " cannot be multiplied (", a.shape()[1], " != ", b.shape()[0], ")");
   return matmul(a, b);
 }
 
@@ -203,7 +205,7 @@ Tensor outer(const Tensor& a, const Tensor& b) {
 
 Tensor dot(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.ndim() == 1 && b.ndim() == 1, "dot: 1D tensors expected, but got ", a.ndim(), "D and ", b.ndim(),
-           "D tensors");
+           "D tensors of shapes ", a.shape().str(), " and ", b.shape().str());
   TG_CHECK(a.dtype() == b.dtype(), "dot: expected both vectors to have same dtype, but found ", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()));
   TG_CHECK(a.numel() == b.numel(), "dot: inconsistent tensor size, expected tensor ", a.shape().str(),

@@ -94,9 +94,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, LossReduction r
   TG_CHECK_AS(TypeError, target.dtype() == DType::Int64, "cross_entropy: expected target of class indices of dtype int64, got ",
               dtype_name(target.dtype()), " (probabilities as targets are not supported)");
   const Rows rows = rows_of(logits);
-  TG_CHECK(target.ndim() == logits.ndim() - 1 && target.numel() == rows.count, "cross_entropy: expected target of shape ",
-           (logits.ndim() == 2 ? Shape{rows.count} : Shape{}).str(), " for logits of shape ", logits.shape().str(),
-           ", got ", target.shape().str());
+  const auto target_mismatch = [&] {
+    return detail::concat("cross_entropy: expected target of shape ", (logits.ndim() == 2 ? Shape{rows.count} : Shape{}).str(),
+                          " for logits of shape ", logits.shape().str(), ", got ", target.shape().str());
+  };
+  TG_CHECK(target.ndim() == logits.ndim() - 1, target_mismatch());
+  TG_CHECK_AS(ValueError, target.numel() == rows.count, target_mismatch());  // a batch size mismatch, as torch
   const int64_t* classes = target.data<int64_t>();
   for (int64_t i = 0; i < rows.count; ++i)
     TG_CHECK_AS(IndexError, classes[i] >= 0 && classes[i] < rows.classes, "cross_entropy: Target ", classes[i],
@@ -149,6 +152,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reducti
   Tensor losses;
   {
     NoGradGuard no_grad;  // one node for the loss
+    broadcast_shapes(input.shape(), target.shape(), "mse_loss");  // raises naming this op rather than sub
     const Tensor difference = sub(input, target);
     losses = mul(difference, difference);
   }

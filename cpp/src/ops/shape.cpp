@@ -28,8 +28,11 @@ std::string sizes_text(const std::vector<int64_t>& sizes) {
 // Records `out` as made by a node over a dynamic list of inputs (cat, stack).
 template <class NodeT>
 NodeT* record_all(Tensor& out, const std::vector<Tensor>& inputs) {
-  const auto requires_grad = [](const Tensor& input) { return input.requires_grad(); };
-  if (!is_grad_enabled() || std::none_of(inputs.begin(), inputs.end(), requires_grad)) return nullptr;
+  // Every input is asked (as any_requires_grad does), so that stale views are re-derived
+  // before the node takes its sequence number.
+  bool any = false;
+  for (const Tensor& input : inputs) any = input.requires_grad() || any;
+  if (!is_grad_enabled() || !any) return nullptr;
   auto node = std::make_shared<NodeT>();
   NodeT* raw = node.get();
   attach_node(out, std::move(node), {});
@@ -49,10 +52,29 @@ struct ViewBackward final : Node {
   void apply(Tensor grad) override { accumulate_grad(*next[0], alias(grad, next[0]->shape)); }
 };
 
+std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape, DType dtype, const char* name) {
+  auto node = std::make_shared<ViewBackward>();
+  node->name_ = name;
+  node->next.push_back(std::move(input));
+  node->shape = shape;
+  node->dtype = dtype;
+  return node;
+}
+
+void rederive_view_history(const std::shared_ptr<TensorImpl>& view) {
+  const std::shared_ptr<TensorImpl>& base = view->view_base;
+  view->history_version = base->history_version;
+  if (base->requires_grad)
+    set_history(view, view_node(gradient_edge(Tensor(base)), view->shape, view->dtype, "ViewBackward0"));
+}
+
 namespace {
 
 Tensor view_with_shape(const Tensor& a, const Shape& shape, const char* node_name) {
   Tensor out = alias(a, shape);
+  TensorImpl* impl = out.impl();
+  impl->view_base = a.impl()->view_base ? a.impl()->view_base : a.impl_ptr();
+  impl->history_version = impl->view_base->history_version;
   if (auto* node = record<ViewBackward>(out, {&a})) node->name_ = node_name;
   return out;
 }

@@ -2,9 +2,14 @@
 // the next request of that class, so a steady-state training step asks the system for
 // no memory (and, for large buffers, takes no page faults).
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <vector>
+
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
 
 #include "tapegrad/error.h"
 #include "tapegrad/storage.h"
@@ -31,6 +36,19 @@ size_t size_class(size_t nbytes, int* index) {
   return base + steps * quarter;
 }
 
+// RAM plus swap. A system that overcommits would hand out a larger block and kill the
+// process when the tensor's values are written, so larger requests fail here instead.
+size_t memory_bytes() {
+  static const size_t bytes = [] {
+#ifdef __linux__
+    struct sysinfo info;
+    if (sysinfo(&info) == 0) return size_t(info.totalram + info.totalswap) * info.mem_unit;
+#endif
+    return std::numeric_limits<size_t>::max();
+  }();
+  return bytes;
+}
+
 class Pool {
  public:
   void* take(size_t nbytes, size_t* capacity) {
@@ -47,6 +65,8 @@ class Pool {
       }
       ++os_allocations_;
     }
+    TG_CHECK_AS(MemoryError, nbytes <= memory_bytes(), "can't allocate memory: you tried to allocate ", nbytes,
+                " bytes, more than the machine's memory and swap (", memory_bytes(), " bytes)");
     void* block = std::aligned_alloc(kAlignment, *capacity);
     TG_CHECK_AS(MemoryError, block != nullptr, "can't allocate memory: you tried to allocate ", nbytes, " bytes");
     return block;

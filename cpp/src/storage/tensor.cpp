@@ -7,6 +7,12 @@
 namespace tg {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  // The product of the nonzero sizes bounds every stride and index, so it must not overflow
+  // (with a size 0 the tensor is empty, yet its strides are computed all the same).
+  int64_t extent = 1;
+  for (const int64_t size : shape)
+    TG_CHECK_AS(MemoryError, !__builtin_mul_overflow(extent, size == 0 ? 1 : size, &extent),
+                "can't allocate a tensor of shape ", shape.str(), ": too many elements");
   // Sizes are capped far below where numel * itemsize could overflow.
   const int64_t numel = shape.numel();
   TG_CHECK_AS(MemoryError, numel <= (int64_t(1) << 56) / int64_t(itemsize(dtype)),

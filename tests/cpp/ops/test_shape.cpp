@@ -23,6 +23,23 @@ TEST(Reshape, SharesTheBufferAndTheVersionCounter) {
   EXPECT_EQ(a.version(), b.version());
 }
 
+TEST(Reshape, AnInPlaceOpThroughTheViewRewritesTheBasesHistory) {
+  const Tensor x = testing::leaf({1, 2, 3, 4}, Shape{4});
+  Tensor base = x * 1.0;
+  Tensor view = reshape(base, {2, 2});
+  const Tensor sibling = reshape(base, {4});
+  mul_(view, tensor({1, 2, 3, 4}, Shape{2, 2}));
+  EXPECT_STREQ(base.grad_fn()->name(), "CopySlices");
+  sum(base * sibling).backward();  // base = sibling = x * w: d(sum(x^2 w^2))/dx = 2 x w^2
+  EXPECT_EQ(values(x.grad()), (std::vector<double>{2, 16, 54, 128}));
+}
+
+TEST(Reshape, AnInPlaceOpThroughAViewOfALeafRequiringGradRaises) {
+  Tensor x = testing::leaf({1, 2}, Shape{2});
+  Tensor view = reshape(x, {2, 1});
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { zero_(view); }), "a view of a leaf Variable");
+}
+
 TEST(Reshape, InfersOneSize) {
   const Tensor a = zeros(Shape{2, 3, 4});
   EXPECT_EQ(reshape(a, {-1}).shape(), Shape{24});
