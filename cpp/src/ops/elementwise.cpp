@@ -70,10 +70,12 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
 
 // --- add, sub, neg ---
 
+namespace {
 struct AddBackward final : Node {
   const char* name() const override { return "AddBackward0"; }
   void apply(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }  // d(a+b)/da = d(a+b)/db = 1
 };
+}  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = arithmetic("add", a, b, [](auto x, auto y) { return x + y; });
@@ -81,6 +83,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+namespace {
 struct SubBackward final : Node {
   const char* name_ = "SubBackward0";
   const char* name() const override { return name_; }
@@ -89,6 +92,7 @@ struct SubBackward final : Node {
     if (next[0]) accumulate_grad(*next[0], std::move(grad));  // d(a-b)/da = 1
   }
 };
+}  // namespace
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dtype() != DType::Bool && b.dtype() != DType::Bool, "sub: subtraction, the `-` operator, with a bool ",
@@ -105,10 +109,12 @@ Tensor rsub(const Tensor& a, double scalar) {
   return out;
 }
 
+namespace {
 struct NegBackward final : Node {
   const char* name() const override { return "NegBackward0"; }
   void apply(Tensor grad) override { accumulate_grad_map(*next[0], *this, shape, grad, [](auto g) { return -g; }); }  // d(-a)/da = -1
 };
+}  // namespace
 
 Tensor neg(const Tensor& a) {
   TG_CHECK_AS(TypeError, a.dtype() != DType::Bool, "neg: negation, the `-` operator, on a bool tensor is not supported");
@@ -123,6 +129,7 @@ Tensor neg(const Tensor& a) {
 
 // --- mul, div ---
 
+namespace {
 struct MulBackward final : Node {
   SavedTensor a, b;  // each saved only when the other operand needs its gradient
   const char* name_ = "MulBackward0";
@@ -141,6 +148,7 @@ struct MulBackward final : Node {
     b.release();
   }
 };
+}  // namespace
 
 void record_product(Tensor& out, const Tensor& a, const Tensor& b, const char* node_name) {
   if (auto* node = record<MulBackward>(out, {&a, &b})) {
@@ -156,6 +164,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+namespace {
 struct DivBackward final : Node {
   SavedTensor a, b;
   const char* name() const override { return "DivBackward0"; }
@@ -171,6 +180,7 @@ struct DivBackward final : Node {
     b.release();
   }
 };
+}  // namespace
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = arithmetic("div", a, b, [](auto x, auto y) { return x / y; }, /*true_division=*/true);
@@ -221,8 +231,6 @@ std::optional<double> scalar_exponent(const Tensor& b, DType result) {
   return to_dtype(b, result).item();
 }
 
-}  // namespace
-
 // pow(a, b) for a number b.
 struct ScalarPowBackward final : Node {
   SavedTensor base;
@@ -264,8 +272,6 @@ struct PowBackward final : Node {
     result.release();
   }
 };
-
-namespace {
 
 Tensor scalar_pow(const Tensor& a, DType dtype, double exponent) {
   const Tensor base = to_dtype(a, dtype);
@@ -414,8 +420,6 @@ struct Relu {
   template <class T> static T grad(T g, T y) { return y <= 0 ? T(0) : g; }  // d(relu x)/dx = [y > 0]: 0 at 0
 };
 
-}  // namespace
-
 template <class Op>
 struct UnaryBackward final : Node {
   SavedTensor saved;  // x or y, as Op::reads says
@@ -426,8 +430,6 @@ struct UnaryBackward final : Node {
   }
   void release_saved() override { saved.release(); }
 };
-
-namespace {
 
 template <class Op>
 Tensor unary(const Tensor& a) {
@@ -482,8 +484,6 @@ T smaller(T a, T b) {
   return b < a ? b : a;
 }
 
-}  // namespace
-
 // maximum and minimum differ only in which side of a comparison wins.
 template <bool kMaximum>
 struct ExtremumBackward final : Node {
@@ -509,7 +509,6 @@ struct ExtremumBackward final : Node {
   }
 };
 
-namespace {
 template <bool kMaximum>
 Tensor extremum(const Tensor& a, const Tensor& b) {
   const char* name = kMaximum ? "maximum" : "minimum";
@@ -533,6 +532,7 @@ Tensor extremum(const Tensor& a, const Tensor& b) {
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum<true>(a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum<false>(a, b); }
 
+namespace {
 struct ClampBackward final : Node {
   SavedTensor input, min, max;  // an absent bound is saved as -inf / +inf
   bool has_max = false;
@@ -562,8 +562,6 @@ struct ClampBackward final : Node {
     max.release();
   }
 };
-
-namespace {
 
 // The stand-in for an absent bound: a 0-d tensor that clamps nothing (+-inf, or int64's extremes).
 Tensor no_bound(DType dtype, bool upper) {
@@ -620,6 +618,7 @@ Tensor clamp(const Tensor& a, const Tensor& min, const Tensor& max) {
 
 // --- where ---
 
+namespace {
 struct WhereBackward final : Node {
   SavedTensor condition;
   const char* name() const override { return "WhereBackward0"; }
@@ -636,6 +635,7 @@ struct WhereBackward final : Node {
   }
   void release_saved() override { condition.release(); }
 };
+}  // namespace
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TG_CHECK(condition.dtype() == DType::Bool,

@@ -157,6 +157,7 @@ Tensor scatter_add(const Tensor& values, const GatherMap& map, const Shape& sour
 
 // --- t[...] ---
 
+namespace {
 struct IndexBackward final : Node {
   detail::GatherMap map;  // without its table, which is saved apart
   SavedTensor table;      // the offsets of the index tensors' picks, when there are some
@@ -170,8 +171,6 @@ struct IndexBackward final : Node {
   }
   void release_saved() override { table.release(); }
 };
-
-namespace {
 
 constexpr const char* kZeroDimIndex =
     "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ to convert a "

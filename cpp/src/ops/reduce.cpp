@@ -264,6 +264,7 @@ Tensor sum_to_shape(const Tensor& a, const Shape& shape) {
   return sum_kernel(a, r);
 }
 
+namespace {
 struct SumBackward final : Node {
   Shape kept;
   const char* name_ = "SumBackward0";
@@ -271,7 +272,6 @@ struct SumBackward final : Node {
   void apply(Tensor grad) override { accumulate_grad(*next[0], as_kept(grad, kept)); }  // d(sum a)/da = 1, broadcast
 };
 
-namespace {
 Tensor sum_recorded(const Tensor& a, const Reduction& r, const char* node_name) {
   Tensor out = sum_kernel(a, r);
   if (auto* node = record<SumBackward>(out, {&a})) {
@@ -290,6 +290,7 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 
 // --- mean ---
 
+namespace {
 struct MeanBackward final : Node {
   Shape kept;
   int64_t count = 0;
@@ -300,7 +301,6 @@ struct MeanBackward final : Node {
   }
 };
 
-namespace {
 Tensor mean_recorded(const Tensor& a, const Reduction& r, const char* node_name) {
   check_floating(a, "mean", "could not infer output dtype. Input dtype must be a floating point dtype.");
   Tensor sums = dispatch_floating(a.dtype(), "mean", [&](auto zero) {
@@ -325,6 +325,7 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 
 // --- norm ---
 
+namespace {
 struct NormBackward final : Node {
   SavedTensor input, result;
   Shape kept;
@@ -341,7 +342,6 @@ struct NormBackward final : Node {
   }
 };
 
-namespace {
 Tensor norm_recorded(const Tensor& a, const Reduction& r) {
   check_floating(a, "norm", "Expected a floating point tensor as input.");
   Tensor squares = dispatch_floating(a.dtype(), "norm", [&](auto zero) {
@@ -368,6 +368,7 @@ Tensor norm(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 
 // --- var, std ---
 
+namespace {
 struct VarBackward final : Node {
   SavedTensor input, mean, result;  // mean in `kept`, made by the forward; result for std only
   Shape kept;
@@ -405,7 +406,6 @@ struct VarBackward final : Node {
   }
 };
 
-namespace {
 Tensor variance(const Tensor& a, const std::vector<int64_t>& dims, double correction, bool keepdim, bool is_std) {
   const char* op = is_std ? "std" : "var";
   check_floating(a, op, "std and var only support floating point dtypes.");
@@ -450,6 +450,7 @@ Tensor std(const Tensor& a, const std::vector<int64_t>& dims, double correction,
 
 // --- logsumexp ---
 
+namespace {
 struct LogsumexpBackward final : Node {
   SavedTensor input, result;
   // The result's two parts, in `kept`: the shift and log(sum(exp(a - shift))). The softmax
@@ -477,6 +478,7 @@ struct LogsumexpBackward final : Node {
     shift = log_sums = Tensor();
   }
 };
+}  // namespace
 
 Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   const Reduction r = reduction(a.shape(), dims, keepdim, "logsumexp");
@@ -514,6 +516,7 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
 
 // --- prod ---
 
+namespace {
 struct ProdBackward final : Node {
   SavedTensor input, result;
   Shape kept;
@@ -557,7 +560,6 @@ struct ProdBackward final : Node {
   }
 };
 
-namespace {
 Tensor prod_recorded(const Tensor& a, const Reduction& r, int dim) {
   Tensor out = dispatch_all(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -585,6 +587,7 @@ Tensor prod(const Tensor& a, int64_t dim, bool keepdim) {
 
 // --- max, min, argmax, argmin ---
 
+namespace {
 // Over all elements: the gradient is shared evenly by the elements equal to the result (the nan
 // ones when it is nan), as torch's evenly_distribute_backward.
 struct ExtremeBackward final : Node {
@@ -641,8 +644,6 @@ struct ExtremeAlongBackward final : Node {
   }
   void release_saved() override { indices.release(); }
 };
-
-namespace {
 
 template <class Order>
 Tensor extreme(const Tensor& a) {
@@ -744,6 +745,7 @@ Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
 
 // --- softmax, log_softmax ---
 
+namespace {
 struct SoftmaxBackward final : Node {
   SavedTensor result;
   Reduction r;  // along the softmax dim, keepdim
@@ -776,7 +778,6 @@ struct SoftmaxBackward final : Node {
   void release_saved() override { result.release(); }
 };
 
-namespace {
 Tensor softmax_recorded(const Tensor& a, int64_t dim, std::optional<DType> dtype, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   const Tensor input = dtype ? to_dtype(a, *dtype) : a;

@@ -44,6 +44,7 @@ NodeT* record_all(Tensor& out, const std::vector<Tensor>& inputs) {
 
 // --- views: a new shape over the same buffer ---
 
+namespace {
 // The backward rule of every view: the gradient is the output's gradient seen in the
 // input's shape (no copy either).
 struct ViewBackward final : Node {
@@ -51,6 +52,7 @@ struct ViewBackward final : Node {
   const char* name() const override { return name_; }
   void apply(Tensor grad) override { accumulate_grad(*next[0], alias(grad, next[0]->shape)); }
 };
+}  // namespace
 
 std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape, DType dtype, const char* name) {
   auto node = std::make_shared<ViewBackward>();
@@ -176,6 +178,7 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
 
 // --- permute, transpose: one strided gather ---
 
+namespace {
 struct PermuteBackward final : Node {
   std::vector<int64_t> dims;  // the forward's order: result dim i was input dim dims[i]
   const char* name_ = "PermuteBackward0";
@@ -186,8 +189,6 @@ struct PermuteBackward final : Node {
     accumulate_grad(*next[0], permute(grad, inverse));
   }
 };
-
-namespace {
 
 Tensor permute_recorded(const Tensor& a, const std::vector<int64_t>& dims, const char* op, const char* node_name) {
   TG_CHECK(dims.size() == static_cast<size_t>(a.ndim()), op, "(): the number of dims given (", dims.size(),
@@ -240,12 +241,14 @@ Tensor t(const Tensor& a) {
 
 // --- expand ---
 
+namespace {
 struct ExpandBackward final : Node {
   const char* name() const override { return "ExpandBackward0"; }
   void apply(Tensor grad) override {  // each input element fed every copy of it: their gradients sum
     accumulate_grad(*next[0], sum_to_shape(grad, next[0]->shape));
   }
 };
+}  // namespace
 
 Tensor expand(const Tensor& a, const std::vector<int64_t>& sizes) {
   const int count = static_cast<int>(sizes.size());
@@ -316,8 +319,6 @@ DType promoted_dtype(const std::vector<Tensor>& tensors) {
   return dtype;
 }
 
-}  // namespace
-
 struct CatBackward final : Node {
   int64_t dim = 0;
   std::vector<int64_t> sizes;  // each input's size along dim; -1 for a skipped empty input
@@ -332,6 +333,7 @@ struct CatBackward final : Node {
     }
   }
 };
+}  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   TG_CHECK_AS(ValueError, !tensors.empty(), "cat(): expected a non-empty list of Tensors");
@@ -366,6 +368,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   return out;
 }
 
+namespace {
 struct StackBackward final : Node {
   int64_t dim = 0;
   const char* name() const override { return "StackBackward0"; }
@@ -374,6 +377,7 @@ struct StackBackward final : Node {
       if (next[i]) accumulate_grad(*next[i], select(grad, dim, static_cast<int64_t>(i)));
   }
 };
+}  // namespace
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   TG_CHECK(!tensors.empty(), "stack(): expects a non-empty list of Tensors");
