@@ -6,6 +6,7 @@
 
 #include <structmember.h>
 
+#include <algorithm>
 #include <new>
 #include <type_traits>
 
@@ -45,6 +46,14 @@ std::invoke_result_t<Body&> guarded(Body&& body, std::invoke_result_t<Body&> fai
     return failed;
   }
 }
+
+PythonHook::PythonHook(PyObject* function)
+    : function(Py_NewRef(function), [](PyObject* held) {
+        // The last copy of a hook may be dropped where the GIL is not held (after a backward).
+        const PyGILState_STATE gil = PyGILState_Ensure();
+        Py_DECREF(held);
+        PyGILState_Release(gil);
+      }) {}
 
 PyObject* wrap(Tensor tensor) {
   if (!tensor.defined()) Py_RETURN_NONE;
@@ -105,8 +114,64 @@ Tensor operand(PyObject* other, const Tensor& like) {
 
 namespace {
 
+// --- garbage-collector support ---
+//
+// The references of a Tensor object to Python objects are the Python hooks held in the C++
+// state that the object owns exclusively (exclusively_owned: the tensor, its grad_fn, and
+// the nodes and saved tensors under it that nothing else holds a strong reference to). Only
+// these are reported, so that each reference is reported by one object alone and none is
+// reachable from outside the collector's view (a C++ caller, another graph): reporting a
+// reference that is not owned could free live objects, while reporting fewer only keeps a
+// cycle alive. This is torch's rule for THPVariable (traverse the grad_fn only when the
+// tensor and its grad_fn have one owner each) carried from one node to the exclusively owned
+// part of the graph. Nodes of a running backward pass are held by the engine too, so they
+// are never among them, and a pass on another thread never touches what is reported.
+// A tensor's .grad has no object of its own to report: its Python object, if it has one,
+// holds it, not the reverse.
+
+// Calls `visit` on each list of hooks in the C++ state owned by `self` alone.
+template <class Visit>
+void for_each_owned_hook_list(PyTensor* self, Visit visit) {
+  if (!self->tensor.defined()) return;
+  const ExclusivelyOwned owned = exclusively_owned(self->tensor.impl_ptr());
+  for (TensorImpl* tensor : owned.tensors) visit(tensor->hooks);
+  for (Node* node : owned.nodes) visit(node->hooks);
+}
+
+int traverse(PyObject* object, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(object));  // instances of a heap type hold a reference to it
+  int status = 0;
+  try {
+    for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](const std::vector<GradHook>& hooks) {
+      for (const GradHook& hook : hooks)
+        if (const auto* python_hook = hook.target<PythonHook>(); python_hook && status == 0)
+          status = visit(python_hook->function.get(), arg);
+    });
+  } catch (const std::bad_alloc&) {
+    // Reporting no reference is safe: the collector then keeps what this object holds.
+  }
+  return status;
+}
+
+// Breaks cycles through this object by dropping the Python hooks it owns (they can no longer
+// run: the tensors they would run for are unreachable too). The tensor stays usable.
+int clear(PyObject* object) {
+  std::vector<GradHook> dropped;
+  try {
+    for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](std::vector<GradHook>& hooks) {
+      const auto python = std::stable_partition(hooks.begin(), hooks.end(),
+                                                [](const GradHook& hook) { return !hook.target<PythonHook>(); });
+      std::move(python, hooks.end(), std::back_inserter(dropped));
+      hooks.erase(python, hooks.end());
+    });
+  } catch (const std::bad_alloc&) {
+  }
+  return 0;  // `dropped` releases the functions here, after every list is consistent again
+}
+
 void dealloc(PyObject* object) {
   auto* self = reinterpret_cast<PyTensor*>(object);
+  PyObject_GC_UnTrack(object);  // releasing the tensor below may run Python code, and a collection
   if (self->weakrefs) PyObject_ClearWeakRefs(object);
   if (self->tensor.defined()) self->tensor.impl()->python_object = nullptr;
   self->tensor.~Tensor();
@@ -316,6 +381,8 @@ void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferLayou
 
 PyType_Slot slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(clear)},
     {Py_tp_doc, const_cast<char*>("A tensor: a shape, a dtype and a contiguous buffer, with autograd.")},
     {Py_tp_getset, getset},
     {Py_tp_richcompare, reinterpret_cast<void*>(richcompare)},
@@ -354,7 +421,7 @@ bool add_tensor_type(PyObject* module) {
   for (; slots[n].slot != 0; ++n) all_slots[n] = slots[n];
   all_slots[n++] = {Py_tp_members, members};
   all_slots[n] = {0, nullptr};
-  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT, all_slots};
+  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, all_slots};
   tensor_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
   if (!tensor_type) return false;
   Py_INCREF(tensor_type);  // the module's reference; tensor_type keeps its own for the process

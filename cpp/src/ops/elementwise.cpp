@@ -131,9 +131,9 @@ struct MulBackward final : Node {
     if (next[0]) accumulate_grad(*next[0], mul(grad, b.unpack(*this)));  // d(a*b)/da = b
     if (next[1]) accumulate_grad(*next[1], mul(grad, a.unpack(*this)));  // d(a*b)/db = a
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -161,9 +161,9 @@ struct DivBackward final : Node {
                                              a.unpack(*this), denominator));
     if (next[0]) accumulate_grad(*next[0], div(grad, denominator));  // d(a/b)/da = 1/b
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -194,10 +194,10 @@ struct PowBackward final : Node {
                         return x == 0 && y >= 0 ? decltype(g)(0) : g * r * std::log(x);
                       }, a, b, result.unpack(*this)));
   }
-  void release_saved() override {
-    base.release();
-    exponent.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(base);
+    visit(exponent);
+    visit(result);
   }
 };
 
@@ -333,7 +333,7 @@ struct UnaryBackward final : Node {
                       return Op::grad(g, saved_value);
                     }, saved.unpack(*this)));
   }
-  void release_saved() override { saved.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(saved); }
 };
 
 namespace {
@@ -409,9 +409,9 @@ struct ExtremumBackward final : Node {
                         return p == q ? g / 2 : (kMaximum ? p > q : p < q) ? decltype(g)(0) : g;
                       }, x, y));
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -462,10 +462,10 @@ struct ClampBackward final : Node {
                         return p > high || high < low ? g : decltype(g)(0);
                       }, x, lo, hi));
   }
-  void release_saved() override {
-    input.release();
-    min.release();
-    max.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(min);
+    visit(max);
   }
 };
 
@@ -540,7 +540,7 @@ struct WhereBackward final : Node {
                         return c != 0 ? decltype(g)(0) : g;
                       }, mask));
   }
-  void release_saved() override { condition.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(condition); }
 };
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {

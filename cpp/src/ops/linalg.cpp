@@ -78,9 +78,9 @@ struct MatmulBackward final : Node {
     if (next[0]) contribute(*next[0], batched_matmul(grad_matrix, false, right_matrix, true), left_matrix);  // dA = G B^T
     if (next[1]) contribute(*next[1], batched_matmul(left_matrix, true, grad_matrix, false), right_matrix);  // dB = A^T G
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -132,9 +132,9 @@ struct LinearBackward final : Node {
     if (next[1]) accumulate_grad(*next[1], batched_matmul(grad_rows, true, as_rows(input), false));  // dW = G^T x
     if (next[2]) accumulate_grad(*next[2], std::move(grad));  // db = G summed over rows
   }
-  void release_saved() override {
-    x.release();
-    weight.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(x);
+    visit(weight);
   }
 };
 

@@ -309,9 +309,9 @@ struct NormBackward final : Node {
                                            [](auto g, auto v, auto n) { return v * (n == 0 ? decltype(g)(0) : g / n); },
                                            x, as_kept(result.unpack(*this), kept)));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -372,10 +372,10 @@ struct VarBackward final : Node {
                       return var_rule(s == 0 ? decltype(g)(0) : g / (s * 2), v, m);
                     }, x, mean.unpack(*this), as_kept(result.unpack(*this), kept)));
   }
-  void release_saved() override {
-    input.release();
-    mean.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(mean);
+    visit(result);
   }
 };
 
@@ -434,9 +434,9 @@ struct LogsumexpBackward final : Node {
                                            [](auto g, auto v, auto l) { return g * std::exp(v - l); }, x,
                                            as_kept(result.unpack(*this), kept)));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -506,9 +506,9 @@ struct ProdBackward final : Node {
       return out;
     }));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -563,9 +563,9 @@ struct ExtremeBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -594,7 +594,7 @@ struct ExtremeAlongBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override { indices.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(indices); }
 };
 
 namespace {
@@ -725,7 +725,7 @@ struct SoftmaxBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override { result.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(result); }
 };
 
 namespace {
