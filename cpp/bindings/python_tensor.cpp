@@ -183,6 +183,12 @@ void dealloc(PyObject* object) {
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
 // For a number on the left of `-` and `**`, torch records its own ops (RsubBackward1, PowBackward2).
 using ReflectedScalarOp = Tensor (*)(const Tensor&, double);
+// Whether a reflected op is given: a specialization rather than `op != nullptr`, which GCC's
+// UndefinedBehaviorSanitizer instrumentation makes a non-constant expression.
+template <ReflectedScalarOp op>
+constexpr bool is_given = true;
+template <>
+constexpr bool is_given<nullptr> = false;
 
 // A binary number slot: CPython calls it for `a op b` with either operand a tensor.
 template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr>
@@ -193,7 +199,7 @@ PyObject* binary_slot(PyObject* a, PyObject* b) {
       if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
       return wrap(op(unwrap(a), other));
     }
-    if constexpr (reflected_scalar != nullptr)
+    if constexpr (is_given<reflected_scalar>)
       if (PyFloat_Check(a) || PyLong_Check(a)) return wrap(reflected_scalar(unwrap(b), PyFloat_AsDouble(a)));
     const Tensor other = operand(a, unwrap(b));
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
