@@ -19,7 +19,7 @@ except ImportError:
 
 requires_torch = pytest.mark.skipif(
     torch is None,
-    reason="torch is not installed, so the extra cross-check against PyTorch is skipped",
+    reason="torch is not installed (or TAPEGRAD_TESTS_NO_TORCH=1), so the extra cross-check against PyTorch is skipped",
 )
 
 FLOAT_DTYPES = ("float32", "float64")

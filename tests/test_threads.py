@@ -12,7 +12,7 @@ import pytest
 
 import tapegrad as tg
 
-PYTHON_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tg.__file__)))  # installed or checkout
 BIG = 1 << 18  # elements: well above the size from which kernels split across the pool
 
 
@@ -24,8 +24,8 @@ def restore_threads():
 
 
 def run_python(code, env_changes=None, preexec_fn=None):
-    """stdout of `code` run by a fresh interpreter that imports this checkout's tapegrad."""
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    """stdout of `code` run by a fresh interpreter that imports the tapegrad under test."""
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT)
     env.pop("OMP_NUM_THREADS", None)
     env.update(env_changes or {})
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,

@@ -71,6 +71,14 @@ py::object item(const Tensor& tensor) {
   }
 }
 
+Tensor PythonHook::operator()(const Tensor& grad) const {
+  py::gil_scoped_acquire gil;  // backward runs without the GIL
+  const auto callable = py::reinterpret_borrow<py::object>(function.get());  // alive through the call
+  py::object result = callable(grad);
+  TG_CHECK_AS(TypeError, result.is_none() || is_tensor(result), "hook: expected a Tensor or None, but hook returned '",
+              type_name(result), "'");
+  return result.is_none() ? Tensor() : result.cast<Tensor>();
+}
 
 namespace {
 
@@ -115,20 +123,8 @@ void bind_tensor(py::module_& m) {
   }, py::arg("dim") = py::none());
   def_method("requires_grad_", [](Tensor t, bool flag) { return t.requires_grad_(flag); }, py::arg("requires_grad") = true);
   def_method("retain_grad", [](Tensor t) { t.retain_grad(); });
-  def_method("register_hook", [](Tensor t, py::function hook) {
-    // Backward runs without the GIL, and the last reference may drop anywhere: take it for both.
-    std::shared_ptr<py::function> held(new py::function(std::move(hook)), [](py::function* f) {
-      py::gil_scoped_acquire gil;
-      delete f;
-    });
-    t.register_hook([held](const Tensor& grad) {
-      py::gil_scoped_acquire gil;
-      py::object result = (*held)(grad);
-      TG_CHECK_AS(TypeError, result.is_none() || is_tensor(result), "hook: expected a Tensor or None, but hook returned '",
-                  type_name(result), "'");
-      return result.is_none() ? Tensor() : result.cast<Tensor>();
-    });
-  }, py::arg("hook"));
+  def_method("register_hook", [](Tensor t, py::function hook) { t.register_hook(PythonHook(hook.ptr())); },
+             py::arg("hook"));
   def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); });
   def_method("item", &item);
   def_method("tolist", [](const Tensor& t) { return as_numpy(t.detach()).attr("tolist")(); });

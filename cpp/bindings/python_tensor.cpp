@@ -6,6 +6,7 @@
 
 #include <structmember.h>
 
+#include <algorithm>
 #include <new>
 #include <type_traits>
 
@@ -45,6 +46,14 @@ std::invoke_result_t<Body&> guarded(Body&& body, std::invoke_result_t<Body&> fai
     return failed;
   }
 }
+
+PythonHook::PythonHook(PyObject* function)
+    : function(Py_NewRef(function), [](PyObject* held) {
+        // The last copy of a hook may be dropped where the GIL is not held (after a backward).
+        const PyGILState_STATE gil = PyGILState_Ensure();
+        Py_DECREF(held);
+        PyGILState_Release(gil);
+      }) {}
 
 PyObject* wrap(Tensor tensor) {
   if (!tensor.defined()) Py_RETURN_NONE;
@@ -95,8 +104,64 @@ Tensor operand(PyObject* other, const Tensor& like) {
 
 namespace {
 
+// --- garbage-collector support ---
+//
+// The references of a Tensor object to Python objects are the Python hooks held in the C++
+// state that the object owns exclusively (exclusively_owned: the tensor, its grad_fn, and
+// the nodes and saved tensors under it that nothing else holds a strong reference to). Only
+// these are reported, so that each reference is reported by one object alone and none is
+// reachable from outside the collector's view (a C++ caller, another graph): reporting a
+// reference that is not owned could free live objects, while reporting fewer only keeps a
+// cycle alive. This is torch's rule for THPVariable (traverse the grad_fn only when the
+// tensor and its grad_fn have one owner each) carried from one node to the exclusively owned
+// part of the graph. Nodes of a running backward pass are held by the engine too, so they
+// are never among them, and a pass on another thread never touches what is reported.
+// A tensor's .grad has no object of its own to report: its Python object, if it has one,
+// holds it, not the reverse.
+
+// Calls `visit` on each list of hooks in the C++ state owned by `self` alone.
+template <class Visit>
+void for_each_owned_hook_list(PyTensor* self, Visit visit) {
+  if (!self->tensor.defined()) return;
+  const ExclusivelyOwned owned = exclusively_owned(self->tensor.impl_ptr());
+  for (TensorImpl* tensor : owned.tensors) visit(tensor->hooks);
+  for (Node* node : owned.nodes) visit(node->hooks);
+}
+
+int traverse(PyObject* object, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(object));  // instances of a heap type hold a reference to it
+  int status = 0;
+  try {
+    for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](const std::vector<GradHook>& hooks) {
+      for (const GradHook& hook : hooks)
+        if (const auto* python_hook = hook.target<PythonHook>(); python_hook && status == 0)
+          status = visit(python_hook->function.get(), arg);
+    });
+  } catch (const std::bad_alloc&) {
+    // Reporting no reference is safe: the collector then keeps what this object holds.
+  }
+  return status;
+}
+
+// Breaks cycles through this object by dropping the Python hooks it owns (they can no longer
+// run: the tensors they would run for are unreachable too). The tensor stays usable.
+int clear(PyObject* object) {
+  std::vector<GradHook> dropped;
+  try {
+    for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](std::vector<GradHook>& hooks) {
+      const auto python = std::stable_partition(hooks.begin(), hooks.end(),
+                                                [](const GradHook& hook) { return !hook.target<PythonHook>(); });
+      std::move(python, hooks.end(), std::back_inserter(dropped));
+      hooks.erase(python, hooks.end());
+    });
+  } catch (const std::bad_alloc&) {
+  }
+  return 0;  // `dropped` releases the functions here, after every list is consistent again
+}
+
 void dealloc(PyObject* object) {
   auto* self = reinterpret_cast<PyTensor*>(object);
+  PyObject_GC_UnTrack(object);  // releasing the tensor below may run Python code, and a collection
   if (self->weakrefs) PyObject_ClearWeakRefs(object);
   if (self->tensor.defined()) self->tensor.impl()->python_object = nullptr;
   self->tensor.~Tensor();
@@ -109,6 +174,12 @@ using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
 using Work = int64_t (*)(const Tensor&, const Tensor&);
 // For a number on the left of `-` and `**`, torch records its own ops (RsubBackward1, PowBackward2).
 using ReflectedScalarOp = Tensor (*)(const Tensor&, double);
+// Whether a reflected op is given: a specialization rather than `op != nullptr`, which GCC's
+// UndefinedBehaviorSanitizer instrumentation makes a non-constant expression.
+template <ReflectedScalarOp op>
+constexpr bool is_given = true;
+template <>
+constexpr bool is_given<nullptr> = false;
 
 // A binary number slot: CPython calls it for `a op b` with either operand a tensor.
 template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr, Work work = elementwise_work>
@@ -119,7 +190,7 @@ PyObject* binary_slot(PyObject* a, PyObject* b) {
       if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
       return wrap(releasing_gil(work(unwrap(a), other), [&] { return op(unwrap(a), other); }));
     }
-    if constexpr (reflected_scalar != nullptr)
+    if constexpr (is_given<reflected_scalar>)
       if (PyFloat_Check(a) || PyLong_Check(a)) {
         const double scalar = PyFloat_AsDouble(a);
         return wrap(releasing_gil(elementwise_work(unwrap(b)), [&] { return reflected_scalar(unwrap(b), scalar); }));
@@ -139,7 +210,10 @@ PyObject* inplace_slot(PyObject* a, PyObject* b) {
     Tensor self = unwrap(a);
     const Tensor other = operand(b, self);
     if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-    releasing_gil(elementwise_work(self, other), [&]() -> Tensor& { return op(self, other); });
+    // A recorded in-place op gives `a` a new grad_fn, which the garbage collector may be
+    // walking from another thread: only an unrecorded one runs without the GIL.
+    const bool records = is_grad_enabled() && (self.requires_grad() || other.requires_grad());
+    releasing_gil(records ? 0 : elementwise_work(self, other), [&]() -> Tensor& { return op(self, other); });
     return Py_NewRef(a);
   }, nullptr);
 }
@@ -312,6 +386,8 @@ void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferLayou
 
 PyType_Slot slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(clear)},
     {Py_tp_doc, const_cast<char*>("A tensor: a shape, a dtype and a contiguous buffer, with autograd.")},
     {Py_tp_getset, getset},
     {Py_tp_richcompare, reinterpret_cast<void*>(richcompare)},
@@ -350,7 +426,7 @@ bool add_tensor_type(PyObject* module) {
   for (; slots[n].slot != 0; ++n) all_slots[n] = slots[n];
   all_slots[n++] = {Py_tp_members, members};
   all_slots[n] = {0, nullptr};
-  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT, all_slots};
+  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, all_slots};
   tensor_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
   if (!tensor_type) return false;
   Py_INCREF(tensor_type);  // the module's reference; tensor_type keeps its own for the process

@@ -5,6 +5,7 @@
 #include <Python.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "tapegrad/tapegrad.h"
 
@@ -23,6 +24,14 @@ bool add_tensor_type(PyObject* module);
 
 inline bool is_tensor(PyObject* object) { return Py_TYPE(object) == tensor_type; }
 inline const Tensor& unwrap(PyObject* object) { return reinterpret_cast<PyTensor*>(object)->tensor; }
+// A Python function registered with register_hook, as the core holds it (a GradHook). The
+// Tensor type's garbage-collector support finds a tensor's Python hooks by this type.
+struct PythonHook {
+  explicit PythonHook(PyObject* function);  // takes a reference to `function`
+  Tensor operator()(const Tensor& grad) const;  // calls the function with the GIL taken
+  std::shared_ptr<PyObject> function;  // the last reference is dropped with the GIL taken
+};
+
 // A new reference to the object of `tensor` (the existing one if there is one); None for
 // an undefined tensor; null with a Python error set on failure.
 PyObject* wrap(Tensor tensor);

@@ -3,12 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "tapegrad/tensor.h"
 
 namespace tg {
+
+class SavedTensor;
+using SavedVisitor = std::function<void(SavedTensor&)>;
 
 // One recorded op: the tape entry. A result owns the node that made it, and a node owns
 // the nodes of its inputs (`next`), so a graph lives exactly as long as some result of it.
@@ -28,8 +32,10 @@ class Node {
   // Adds the gradients of the op's inputs, given the gradient of its output, into the
   // inputs' nodes through accumulate_grad.
   virtual void apply(Tensor grad_output) = 0;
+  // Calls `visit` on each tensor the op saved for backward.
+  virtual void for_each_saved(const SavedVisitor& visit) { (void)visit; }
   // Drops what the op saved for backward (after a backward without retain_graph).
-  virtual void release_saved() {}
+  void release_saved();
   // The leaf this node accumulates into, for AccumulateGrad; null for an op's node.
   virtual TensorImpl* leaf() const { return nullptr; }
 
@@ -61,6 +67,7 @@ class AccumulateGrad final : public Node {
   const char* name() const override { return "AccumulateGrad"; }
   void apply(Tensor grad_output) override;
   TensorImpl* leaf() const override { return leaf_.get(); }
+  const std::shared_ptr<TensorImpl>& leaf_ptr() const { return leaf_; }
 
  private:
   std::shared_ptr<TensorImpl> leaf_;
@@ -75,6 +82,8 @@ class SavedTensor {
   SavedTensor(const Tensor& tensor, bool is_output);
 
   const Tensor& unpack(const Node& owner) const;
+  // What is held, unchecked (undefined once released): for walks over what a graph owns.
+  const Tensor& held() const { return tensor_; }
   void release() {
     tensor_ = Tensor();
     released_ = true;
@@ -108,6 +117,19 @@ std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape,
 // returns the node (to save tensors in), or null when nothing is recorded.
 template <class NodeT>
 NodeT* record(Tensor& output, std::initializer_list<const Tensor*> inputs);
+
+// The tensors and nodes that the holder of `root` owns exclusively: those reached from
+// it through strong references (grad_fn, next, saved tensors, a leaf's accumulator) whose
+// every strong reference comes from the holder or from another of them, so that nothing
+// else can reach them without going through the holder. `root` is among them when the
+// holder's reference is its only one. Weak references do not count, and a node or tensor
+// shared with anything else is not entered. The binding's garbage-collector support finds
+// the Python objects a tensor's object owns this way.
+struct ExclusivelyOwned {
+  std::vector<TensorImpl*> tensors;
+  std::vector<Node*> nodes;
+};
+ExclusivelyOwned exclusively_owned(const std::shared_ptr<TensorImpl>& root);
 
 // Grad mode is per thread, on by default.
 bool is_grad_enabled();

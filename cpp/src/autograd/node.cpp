@@ -64,6 +64,10 @@ const Tensor& SavedTensor::unpack(const Node& owner) const {
   return tensor_;
 }
 
+void Node::release_saved() {
+  for_each_saved([](SavedTensor& saved) { saved.release(); });
+}
+
 AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node(0), leaf_(std::move(leaf)) {
   shape = leaf_->shape;
   dtype = leaf_->dtype;

@@ -143,9 +143,9 @@ struct MulBackward final : Node {
     if (next[0]) add_product(*next[0], b.unpack(*this));  // d(a*b)/da = b
     if (next[1]) add_product(*next[1], a.unpack(*this));  // d(a*b)/db = a
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 }  // namespace
@@ -175,9 +175,9 @@ struct DivBackward final : Node {
                           denominator);
     if (next[0]) accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto y) { return g / y; }, denominator);  // d(a/b)/da = 1/b
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 }  // namespace
@@ -247,7 +247,7 @@ struct ScalarPowBackward final : Node {
       });
     });
   }
-  void release_saved() override { base.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(base); }
 };
 
 struct PowBackward final : Node {
@@ -266,10 +266,10 @@ struct PowBackward final : Node {
         return x == 0 && y >= 0 ? decltype(g)(0) : g * r * std::log(x);
       }, a, b, result.unpack(*this));
   }
-  void release_saved() override {
-    base.release();
-    exponent.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(base);
+    visit(exponent);
+    visit(result);
   }
 };
 
@@ -428,7 +428,7 @@ struct UnaryBackward final : Node {
     accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto saved_value) { return Op::grad(g, saved_value); },
                         saved.unpack(*this));
   }
-  void release_saved() override { saved.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(saved); }
 };
 
 template <class Op>
@@ -503,9 +503,9 @@ struct ExtremumBackward final : Node {
                         return p == q ? g / 2 : (kMaximum ? p > q : p < q) ? decltype(g)(0) : g;
                       }, x, y);
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -556,10 +556,10 @@ struct ClampBackward final : Node {
                         return p > high || high < low ? g : decltype(g)(0);
                       }, x, lo, hi);
   }
-  void release_saved() override {
-    input.release();
-    min.release();
-    max.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(min);
+    visit(max);
   }
 };
 
@@ -633,7 +633,7 @@ struct WhereBackward final : Node {
                         return c != 0 ? decltype(g)(0) : g;
                       }, mask);
   }
-  void release_saved() override { condition.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(condition); }
 };
 }  // namespace
 

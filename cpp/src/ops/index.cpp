@@ -169,7 +169,7 @@ struct IndexBackward final : Node {
     if (has_table) full.table = table.unpack(*this);
     accumulate_grad(*next[0], detail::scatter_add(grad, full, next[0]->shape));
   }
-  void release_saved() override { table.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(table); }
 };
 
 constexpr const char* kZeroDimIndex =

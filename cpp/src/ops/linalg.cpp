@@ -100,9 +100,9 @@ struct MatmulBackward final : Node {
     if (next[0]) accumulate_product(*next[0], left_matrix.shape(), grad_matrix, false, right_matrix, true);  // dA = G B^T
     if (next[1]) accumulate_product(*next[1], right_matrix.shape(), left_matrix, true, grad_matrix, false);  // dB = A^T G
   }
-  void release_saved() override {
-    a.release();
-    b.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(a);
+    visit(b);
   }
 };
 
@@ -154,9 +154,9 @@ struct LinearBackward final : Node {
     if (next[1]) accumulate_product(*next[1], w.shape(), grad_rows, true, as_rows(input), false);  // dW = G^T x
     if (next[2]) accumulate_grad(*next[2], std::move(grad));  // db = G summed over rows
   }
-  void release_saved() override {
-    x.release();
-    weight.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(x);
+    visit(weight);
   }
 };
 

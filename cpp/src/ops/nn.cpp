@@ -80,9 +80,9 @@ struct CrossEntropyBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(contribution));
   }
-  void release_saved() override {
-    logits.release();
-    target.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(logits);
+    visit(target);
   }
 };
 
@@ -138,9 +138,9 @@ struct MseLossBackward final : Node {
     if (next[0]) accumulate_grad(*next[0], gradient_map(*this, shape, scale, difference, x, y));
     if (next[1]) accumulate_grad(*next[1], gradient_map(*this, shape, scale, difference, y, x));
   }
-  void release_saved() override {
-    input.release();
-    target.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(target);
   }
 };
 

@@ -336,9 +336,9 @@ struct NormBackward final : Node {
                                            [](auto g, auto v, auto n) { return v * (n == 0 ? decltype(g)(0) : g / n); },
                                            x, as_kept(result.unpack(*this), kept)));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -399,10 +399,10 @@ struct VarBackward final : Node {
                       return var_rule(s == 0 ? decltype(g)(0) : g / (s * 2), v, m);
                     }, x, mean.unpack(*this), as_kept(result.unpack(*this), kept)));
   }
-  void release_saved() override {
-    input.release();
-    mean.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(mean);
+    visit(result);
   }
 };
 
@@ -472,10 +472,9 @@ struct LogsumexpBackward final : Node {
     });
     accumulate_grad_map(*next[0], *this, x.shape(), as_kept(grad, kept), [](auto g, auto p) { return g * p; }, softmax);
   }
-  void release_saved() override {
-    input.release();
-    result.release();
-    shift = log_sums = Tensor();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 }  // namespace
@@ -554,9 +553,9 @@ struct ProdBackward final : Node {
       return out;
     }));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -611,9 +610,9 @@ struct ExtremeBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override {
-    input.release();
-    result.release();
+  void for_each_saved(const SavedVisitor& visit) override {
+    visit(input);
+    visit(result);
   }
 };
 
@@ -642,7 +641,7 @@ struct ExtremeAlongBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override { indices.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(indices); }
 };
 
 template <class Order>
@@ -775,7 +774,7 @@ struct SoftmaxBackward final : Node {
     });
     accumulate_grad(*next[0], std::move(out));
   }
-  void release_saved() override { result.release(); }
+  void for_each_saved(const SavedVisitor& visit) override { visit(result); }
 };
 
 Tensor softmax_recorded(const Tensor& a, int64_t dim, std::optional<DType> dtype, bool log) {
