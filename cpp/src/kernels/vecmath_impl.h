@@ -32,6 +32,7 @@ template <>
 struct Lanes<float> {
   typedef float V __attribute__((vector_size(TG_VECTOR_BYTES)));
   typedef int32_t I __attribute__((vector_size(TG_VECTOR_BYTES)));
+  typedef uint32_t U __attribute__((vector_size(TG_VECTOR_BYTES)));  // wrapping arithmetic on bits
   static constexpr int kMantissaBits = 23;
   static constexpr int32_t kBias = 127;
 };
@@ -39,6 +40,7 @@ template <>
 struct Lanes<double> {
   typedef double V __attribute__((vector_size(TG_VECTOR_BYTES)));
   typedef int64_t I __attribute__((vector_size(TG_VECTOR_BYTES)));
+  typedef uint64_t U __attribute__((vector_size(TG_VECTOR_BYTES)));  // wrapping arithmetic on bits
   static constexpr int kMantissaBits = 52;
   static constexpr int64_t kBias = 1023;
 };
@@ -247,7 +249,9 @@ Vec<T> log_vector(Vec<T> x) {
   const Vec<T> normal = denormal ? x * T(1LL << C::kDenormalScale) : x;
   // x = 2^k m with m in [sqrt(2)/2, sqrt(2)): moving the mantissa's origin to sqrt(2)/2 makes
   // the exponent field k's.
-  const I bits = (I)normal + (kOneBits - C::kSqrtHalfBits);
+  // Unsigned: NaN and infinity bits wrap here (their lanes are replaced at the end).
+  using U = typename Lanes<T>::U;
+  const I bits = (I)((U)normal + (U)(I{} + (kOneBits - C::kSqrtHalfBits)));
   const I k = (bits >> kMantissaBits) - Lanes<T>::kBias - (denormal & C::kDenormalScale);
   const Vec<T> m = (Vec<T>)((bits & kMantissaMask) + C::kSqrtHalfBits);
   // log(m) = log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)) with s = f / (2 + f) (fdlibm)
