@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "tapegrad/error.h"
+#include "tapegrad/parallel.h"
 
 namespace tg::kernels {
 namespace {
@@ -40,16 +41,22 @@ const Table& chosen() {
   return *table;
 }
 
+template <class T>
+void map(Table::Row<T> row, const T* x, T* y, int64_t n) {
+  const bool stream = x != y && streams(int64_t(sizeof(T)) * n);
+  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) { row(x + begin, y + begin, end - begin, stream); });
+}
+
 }  // namespace
 
-void exp(const float* x, float* y, int64_t n) { chosen().exp_f32(x, y, n); }
-void exp(const double* x, double* y, int64_t n) { chosen().exp_f64(x, y, n); }
-void log(const float* x, float* y, int64_t n) { chosen().log_f32(x, y, n); }
-void log(const double* x, double* y, int64_t n) { chosen().log_f64(x, y, n); }
-void tanh(const float* x, float* y, int64_t n) { chosen().tanh_f32(x, y, n); }
-void tanh(const double* x, double* y, int64_t n) { chosen().tanh_f64(x, y, n); }
-void sigmoid(const float* x, float* y, int64_t n) { chosen().sigmoid_f32(x, y, n); }
-void sigmoid(const double* x, double* y, int64_t n) { chosen().sigmoid_f64(x, y, n); }
+void exp(const float* x, float* y, int64_t n) { map(chosen().exp_f32, x, y, n); }
+void exp(const double* x, double* y, int64_t n) { map(chosen().exp_f64, x, y, n); }
+void log(const float* x, float* y, int64_t n) { map(chosen().log_f32, x, y, n); }
+void log(const double* x, double* y, int64_t n) { map(chosen().log_f64, x, y, n); }
+void tanh(const float* x, float* y, int64_t n) { map(chosen().tanh_f32, x, y, n); }
+void tanh(const double* x, double* y, int64_t n) { map(chosen().tanh_f64, x, y, n); }
+void sigmoid(const float* x, float* y, int64_t n) { map(chosen().sigmoid_f32, x, y, n); }
+void sigmoid(const double* x, double* y, int64_t n) { map(chosen().sigmoid_f64, x, y, n); }
 double sum(const float* x, int64_t n) { return chosen().sum_f32(x, n); }
 double sum(const double* x, int64_t n) { return chosen().sum_f64(x, n); }
 const char* isa() { return chosen().isa; }

@@ -70,6 +70,24 @@ void store(T* p, Vec<T> v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
+// A store past the caches, to p aligned to the vector's size.
+template <class T>
+void stream(T* p, Vec<T> v) {
+#if TG_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4)
+    _mm512_stream_ps(p, (__m512)v);
+  else
+    _mm512_stream_pd(p, (__m512d)v);
+#elif TG_VECTOR_BYTES == 32 && defined(__AVX__)
+  if constexpr (sizeof(T) == 4)
+    _mm256_stream_ps(p, (__m256)v);
+  else
+    _mm256_stream_pd(p, (__m256d)v);
+#else
+  store(p, v);
+#endif
+}
+
 // a * b + c, rounded once where the target has FMA.
 inline F32 fma(F32 a, F32 b, F32 c) {
 #if TG_VECTOR_BYTES == 64 && defined(__AVX512F__)
@@ -293,9 +311,19 @@ Vec<T> sigmoid_vector(Vec<T> x) {
 // --- the row loops ---
 
 template <class T, Vec<T> (*F)(Vec<T>)>
-void map_row(const T* x, T* y, int64_t n) {
+void map_row(const T* x, T* y, int64_t n, bool streaming) {
   constexpr int L = kLanes<T>;
   int64_t i = 0;
+  if (streaming && n >= L) {
+    // One plain store covers the head up to the first aligned vector; then aligned streams,
+    // fenced (see stream_row in ops/loops.h).
+    store(y, F(load(x)));
+    for (i = L - int64_t(reinterpret_cast<uintptr_t>(y) % sizeof(Vec<T>) / sizeof(T)); i + L <= n; i += L)
+      stream(y + i, F(load(x + i)));
+#if defined(__x86_64__)
+    _mm_sfence();
+#endif
+  }
   for (; i + L <= n; i += L) store(y + i, F(load(x + i)));
   if (i == n) return;
   T padded[L] = {};  // the tail, through the same vector code

@@ -50,7 +50,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
   dispatch_arithmetic(dtype, "arange", [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data<T>();
-    parallel_for(numel, loops::kParallelGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(numel, kParallelGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) data[i] = static_cast<T>(start + double(i) * step);
     });
   });

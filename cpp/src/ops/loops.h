@@ -6,12 +6,45 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/vecmath.h"
 #include "tapegrad/parallel.h"
 #include "tapegrad/shape.h"
 
 namespace tg::loops {
+
+// out[i] = value(i) for i < n with stores past the caches (kernels::kStreamingBytes says
+// when that pays): value is computed for 128 bytes at a time into a local chunk, which goes
+// out in aligned 32-byte non-temporal stores. The fence at the end orders those stores (the
+// usual release and acquire do not) before whatever tells another thread the row is done.
+template <class T, class Value>
+void stream_row(T* out, int64_t n, Value value) {
+  int64_t i = 0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    constexpr int64_t kVector = 32 / sizeof(T), kChunk = 4 * kVector;
+    for (; i < n && reinterpret_cast<uintptr_t>(out + i) % 32 != 0; ++i) out[i] = value(i);
+    for (; i + kChunk <= n; i += kChunk) {
+      alignas(32) T chunk[kChunk];
+      for (int64_t j = 0; j < kChunk; ++j) chunk[j] = value(i + j);
+      for (int64_t j = 0; j < kChunk; j += kVector) {
+        if constexpr (sizeof(T) == 4)
+          _mm256_stream_ps(out + i + j, _mm256_load_ps(chunk + j));
+        else
+          _mm256_stream_pd(out + i + j, _mm256_load_pd(chunk + j));
+      }
+    }
+    _mm_sfence();
+  }
+#endif
+  for (; i < n; ++i) out[i] = value(i);
+}
 
 // The rows of an iteration over `shape`: size-1 dims dropped and dims that stay contiguous
 // for every operand merged, innermost first. Operand k is a contiguous tensor whose shape
@@ -87,12 +120,6 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, N>& operand
   walk_rows(rows_of(shape, operands), std::array<int64_t, N>{}, row);
 }
 
-// The least work per chunk: the row loops split across the pool from 2 * kParallelGrain
-// elements. Measured on 2 cores busy with other work: at 2^16 float32 elements, exp and
-// tanh ran 2.4-2.7x faster on 2 threads than on 1, but a multiply, bound by memory, ran up
-// to 1.9x slower at 2^16 and 2^18 (the second core being taken by others) and even at 2^22.
-constexpr int64_t kParallelGrain = int64_t(1) << 15;
-
 // for_each_row, split across the thread pool when `shape` has at least 2 * kParallelGrain
 // elements. The split runs along one dim where operand 0 is not broadcast, and each chunk
 // walks its part in for_each_row's order, so every element of operand 0 sees exactly the
@@ -165,12 +192,15 @@ struct Input {
 template <class Out, class Op, size_t... K, class... In>
 void map_rows(std::index_sequence<K...>, Out* out, const Shape& shape, Op op, Input<In>... inputs) {
   constexpr size_t N = 1 + sizeof...(In);
+  const bool stream = kernels::streams(int64_t(sizeof(Out)) * shape.numel()) &&
+                      ((static_cast<const void*>(out) != static_cast<const void*>(inputs.data)) && ...);
   parallel_for_each_row<N>(shape, {&shape, &inputs.shape...},
                            [&](const std::array<int64_t, N>& offsets, int64_t n, const std::array<int64_t, N>& steps) {
                              Out* o = out + offsets[0];
                              with_readers(
                                  steps.data() + 1,
                                  [&](auto... readers) {
+                                   if (stream) return stream_row(o, n, [&](int64_t i) { return op(readers[i]...); });
                                    for (int64_t i = 0; i < n; ++i) o[i] = op(readers[i]...);
                                  },
                                  (inputs.data + offsets[K + 1])...);
@@ -179,15 +209,20 @@ void map_rows(std::index_sequence<K...>, Out* out, const Shape& shape, Op op, In
 
 // out[i] = op(inputs[i]...) over `shape` (the shape of `out`), inputs broadcast to it; split
 // across the thread pool when large, so `op` must be safe to call from several threads.
+// A large `out` that is none of the inputs is streamed past the caches.
 template <class Out, class Op, class... In>
 void map(Out* out, const Shape& shape, Op op, Input<In>... inputs) {
   map_rows(std::index_sequence_for<In...>{}, out, shape, op, inputs...);
 }
 
-// data[i] = value for i in [0, n), split across the thread pool when large.
+// data[i] = value for i in [0, n), split across the thread pool and streamed when large.
 template <class T>
 void fill(T* data, int64_t n, T value) {
-  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) { std::fill(data + begin, data + end, value); });
+  const bool stream = kernels::streams(int64_t(sizeof(T)) * n);
+  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+    if (stream) return stream_row(data + begin, end - begin, [value](int64_t) { return value; });
+    std::fill(data + begin, data + end, value);
+  });
 }
 
 }  // namespace tg::loops

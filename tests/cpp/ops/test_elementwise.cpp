@@ -3,6 +3,7 @@
 // comparisons and the in-place writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <ostream>
@@ -10,6 +11,7 @@
 #include <tuple>
 
 #include "../testing.h"
+#include "kernels/vecmath.h"
 
 namespace tg {
 namespace {
@@ -99,6 +101,38 @@ INSTANTIATE_TEST_SUITE_P(Ops, BinaryOpTest,
                          ::testing::Combine(::testing::ValuesIn(kBinaryOps), ::testing::ValuesIn(kShapePairs),
                                             ::testing::ValuesIn(kFloatDtypes)),
                          case_name);
+
+// Outputs of at least kernels::kStreamingBytes are written past the caches, in chunks split
+// across threads: the values are the reference's all the same, misaligned rows and
+// broadcast operands included, and so are large fills.
+TEST(LargeOutputs, StreamedPastTheCachesHoldTheReferenceValues) {
+  const int64_t n = kernels::kStreamingBytes / 4 + 5;
+  const std::pair<Shape, Shape> shape_pairs[] = {{{n}, {n}}, {{n}, {}}, {{3, n / 3 + 1}, {3, 1}}};
+  const int threads_before = get_num_threads();
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const BinaryOp& op : kBinaryOps)
+      for (const auto& [a_shape, b_shape] : shape_pairs) {
+        const std::vector<double> a_values = draw(a_shape.numel(), op.a_domain, 1, DType::Float32);
+        const std::vector<double> b_values = draw(b_shape.numel(), op.b_domain, 2, DType::Float32);
+        const Tensor out = op.op(tensor(a_values, a_shape), tensor(b_values, b_shape));
+        const std::vector<double> got = values(out);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < out.numel(); ++i) {
+          const double expected = op.reference(a_values[testing::broadcast_offset(out.shape(), a_shape, i)],
+                                               b_values[testing::broadcast_offset(out.shape(), b_shape, i)]);
+          wrong += !(std::fabs(got[i] - expected) <= 1e-6 * (std::fabs(expected) + 1));
+        }
+        EXPECT_EQ(wrong, 0) << op.name << " " << a_shape.str() << " " << b_shape.str() << " on " << threads
+                            << " threads";
+      }
+    Tensor filled = full(Shape{n}, 2.5, DType::Float64);
+    zero_(filled);
+    const std::vector<double> zeros_read = values(filled);
+    EXPECT_EQ(std::count(zeros_read.begin(), zeros_read.end(), 0.0), n) << "zero_ on " << threads << " threads";
+  }
+  set_num_threads(threads_before);
+}
 
 TEST(Neg, NegatesAndItsGradientIsMinusOne) {
   const Tensor x = tensor({1.5, -2, 0}, Shape{3});
