@@ -631,8 +631,9 @@ def draw_matmul(kind):
 def draw_linear(d):
     x = d.pick(lambda r: is_float(r) and r.ndim >= 1 and r.finite())
     features = d.shape_of(x)[-1]
-    weight = d.pick(lambda r: is_float(r) and r.finite() and (r.ndim == 2 and r.shape[1] == features or d.bad()))
-    outputs = d.shape_of(weight)[0] if d.regs[weight].ndim else 1
+    weight = d.pick(lambda r: is_float(r) and r.finite() and (r.ndim in (1, 2) and r.shape[-1] == features or d.bad()))
+    # with a 1-D weight, a 0-d bias: an (outputs,) one goes through addmm, which needs a 2-D weight
+    outputs = d.shape_of(weight)[0] if d.regs[weight].ndim == 2 else None
     bias = None if d.coin() else d.ref(lambda r: is_float(r) and (r.shape == (outputs,) or r.ndim == 0 or d.bad()))
     return [{"reg": x}, {"reg": weight}, bias], {}
 
@@ -961,8 +962,6 @@ KNOWN_DIFFERENCES = [
      lambda step, regs: step["op"] == "linear" and len(tensor_args(step, regs)) == 3 and
      tensor_args(step, regs)[0].ndim != 2 and linear_takes_addmm(*tensor_args(step, regs)[::2]) and
      not all(r.contiguous for r in tensor_args(step, regs)[::2])),
-    ("linear with a 1-D weight raises; torch computes a dot product",
-     lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[1].ndim == 1),
     ("dot, mm, matmul, outer and linear of int or bool tensors: tapegrad's dtypes are not torch's",
      lambda step, regs: step["op"] in ("dot", "mm", "matmul", "outer", "linear") and
      not all(r.is_float() for r in tensor_args(step, regs))),

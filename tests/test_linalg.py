@@ -143,6 +143,38 @@ def test_linear_refuses_a_bias_that_torch_refuses(x_shape, bias_shape):
         F.linear(tg.zeros(*x_shape), tg.zeros(3, 4), tg.zeros(*bias_shape))
 
 
+# A 1-D weight is one output's row: the output drops that dim (x @ weight). torch adds a bias
+# to it only outside addmm, which needs a 2-D weight: (input shape, bias shape or None).
+LINEAR_1D_WEIGHT_CASES = [((4,), None), ((5, 4), None), ((2, 3, 4), None), ((0, 4), None), ((2, 0, 4), None),
+                          ((4,), ()), ((2, 3, 4), ()), ((2, 3, 4), (1, 1)), ((2, 3, 4), (2, 3)), ((2, 0, 4), ())]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_1D_WEIGHT_CASES, ids=str)
+def test_linear_with_a_1d_weight(x_shape, bias_shape, dtype):
+    if bias_shape is None:
+        check_op(F.linear, lambda x, w: x @ w, [x_shape, (4,)], dtype, name="linear, 1-D weight")
+    else:
+        check_op(F.linear, lambda x, w, b: x @ w + b, [x_shape, (4,), bias_shape], dtype, name="linear, 1-D weight")
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_1D_WEIGHT_CASES, ids=str)
+def test_linear_with_a_1d_weight_against_torch(x_shape, bias_shape):
+    shapes = [x_shape, (4,)] + ([] if bias_shape is None else [bias_shape])
+    check_op_torch(F.linear, torch.nn.functional.linear, shapes, name="linear, 1-D weight")
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", [((5, 4), ()), ((2, 3, 4), (3,)), ((4,), (1,)), ((2, 3, 4), (1, 3))],
+                         ids=str)
+def test_linear_with_a_1d_weight_refuses_a_bias_for_addmm_as_torch(x_shape, bias_shape):
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(torch.zeros(x_shape), torch.zeros(4), torch.zeros(bias_shape))
+    with pytest.raises(RuntimeError, match=r"added through addmm, which needs a 2-D weight, got \(4,\)"):
+        F.linear(tg.zeros(*x_shape), tg.zeros(4), tg.zeros(*bias_shape))
+
+
 def log_softmax_np(x):
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

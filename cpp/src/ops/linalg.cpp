@@ -142,13 +142,18 @@ Tensor as_rows(const Tensor& x) {
 
 namespace {
 
+// The weight as a matrix (out_features, in_features): a 1-D weight is one output's row.
+Tensor weight_matrix(const Tensor& weight) {
+  return weight.ndim() == 1 ? view_as_shape(weight, Shape{1, weight.shape()[0]}) : weight;
+}
+
 struct LinearBackward final : Node {
   SavedTensor x, weight;
   Shape bias_broadcast;  // what the bias was added over: the output, or the product's matrix form
   const char* name() const override { return "AddmmBackward0"; }
   void apply(Tensor grad) override {
     const Tensor& input = x.unpack(*this);
-    const Tensor& w = weight.unpack(*this);
+    const Tensor w = weight_matrix(weight.unpack(*this));
     const Tensor grad_rows = view_as_shape(grad, Shape{as_rows(input).shape()[0], w.shape()[0]});
     if (next[0])  // d(x W^T)/dx = G W
       accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, w, false), input.shape()));
@@ -166,7 +171,7 @@ struct LinearBackward final : Node {
 // exactly one dim of size other than 1, it is addmm over the input's rows: the bias must have
 // the input's dtype and broadcast to the product's matrix form (rows, out_features). Any other
 // bias is added in place to the product: it must broadcast to the output without growing it,
-// and is cast to the output's dtype.
+// and is cast to the output's dtype. addmm needs a 2-D weight, so a 1-D one takes only the latter.
 bool bias_joins_addmm(const Tensor& x, const Tensor& bias) {
   if (x.ndim() == 2 || bias.ndim() == 1) return true;
   int sized_dims = 0;
@@ -177,19 +182,25 @@ bool bias_joins_addmm(const Tensor& x, const Tensor& bias) {
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  TG_CHECK(weight.ndim() == 2 && x.ndim() >= 1, "linear: expected a 2-D weight and an input of at least 1 dim, got ",
-           x.shape().str(), " and ", weight.shape().str());
-  TG_CHECK(x.shape()[x.ndim() - 1] == weight.shape()[1], "linear: shapes ", x.shape().str(), " and ",
-           weight.shape().str(), "^T cannot be multiplied (", x.shape()[x.ndim() - 1], " != ", weight.shape()[1], ")");
+  TG_CHECK(x.ndim() >= 1 && (weight.ndim() == 1 || weight.ndim() == 2),
+           "linear: expected an input of at least 1 dim and a weight of 1 or 2 dims, got shapes ", x.shape().str(),
+           " and ", weight.shape().str());
+  const Tensor matrix = weight_matrix(weight);
+  const int64_t in_features = x.shape()[x.ndim() - 1], out_features = matrix.shape()[0];
+  TG_CHECK(in_features == matrix.shape()[1], "linear: shapes ", x.shape().str(), " and ", weight.shape().str(),
+           weight.ndim() == 2 ? "^T" : "", " cannot be multiplied (", in_features, " != ", matrix.shape()[1], ")");
   TG_CHECK(x.dtype() == weight.dtype(), "linear: expected input and weight of one dtype, got ", dtype_name(x.dtype()),
            " and ", dtype_name(weight.dtype()));
   const Tensor rows = as_rows(x);
-  const Shape product_shape{rows.shape()[0], weight.shape()[0]};
-  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-  out_shape.push_back(weight.shape()[0]);
+  const Shape product_shape{rows.shape()[0], out_features};
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);  // a 1-D weight's one output drops out
+  if (weight.ndim() == 2) out_shape.push_back(out_features);
   Shape bias_broadcast = out_shape;
   if (bias.defined()) {
     if (bias_joins_addmm(x, bias)) {
+      TG_CHECK(weight.ndim() == 2, "linear: a bias of shape ", bias.shape().str(), " with an input of shape ",
+               x.shape().str(), " is added through addmm, which needs a 2-D weight, got ", weight.shape().str(),
+               "; with a 1-D weight, use a 0-d bias and an input that is not 2-D");
       TG_CHECK(bias.dtype() == x.dtype(), "linear: expected a bias of the input's dtype ", dtype_name(x.dtype()),
                ", got ", dtype_name(bias.dtype()), " (bias of shape ", bias.shape().str(), ", input of shape ",
                x.shape().str(), "); convert it with .to(tapegrad.", dtype_name(x.dtype()), ")");
@@ -199,7 +210,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
              bias.shape().str(), " does not broadcast to ", bias_broadcast.str(),
              bias_broadcast == out_shape ? ", the output's shape" : ", the output's rows");
   }
-  Tensor product = batched_matmul(rows, false, weight, true);  // x W^T
+  Tensor product = batched_matmul(rows, false, matrix, true);  // x W^T
   if (bias.defined()) {
     const Tensor addend = to_dtype(bias, product.dtype());
     dispatch_floating(product.dtype(), "linear", [&](auto zero) {
