@@ -189,9 +189,20 @@ def t(x):
     return x.T if x.ndim == 2 else x
 
 
+def linear_takes_addmm(x, bias):
+    """Whether torch computes linear(x, weight, bias) as addmm over x's rows, the bias added to
+    each row, rather than as matmul with the bias added to the output after (x and bias held
+    contiguous: otherwise torch takes addmm for a 2-D x alone)."""
+    return x.ndim == 2 or bias.ndim == 1 or sum(size != 1 for size in bias.shape) == 1
+
+
 def linear(x, weight, bias=None):
     out = np.matmul(x, weight.T)
-    return out if bias is None else out + bias
+    if bias is None:
+        return out
+    if linear_takes_addmm(x, bias):
+        return (out.reshape(math.prod(x.shape[:-1]), weight.shape[0]) + bias).reshape(out.shape)
+    return out + bias
 
 
 def mse_loss(a, b, reduction="mean"):
@@ -620,8 +631,9 @@ def draw_matmul(kind):
 def draw_linear(d):
     x = d.pick(lambda r: is_float(r) and r.ndim >= 1 and r.finite())
     features = d.shape_of(x)[-1]
-    weight = d.pick(lambda r: is_float(r) and r.finite() and (r.ndim == 2 and r.shape[1] == features or d.bad()))
-    outputs = d.shape_of(weight)[0] if d.regs[weight].ndim else 1
+    weight = d.pick(lambda r: is_float(r) and r.finite() and (r.ndim in (1, 2) and r.shape[-1] == features or d.bad()))
+    # with a 1-D weight, a 0-d bias: an (outputs,) one goes through addmm, which needs a 2-D weight
+    outputs = d.shape_of(weight)[0] if d.regs[weight].ndim == 2 else None
     bias = None if d.coin() else d.ref(lambda r: is_float(r) and (r.shape == (outputs,) or r.ndim == 0 or d.bad()))
     return [{"reg": x}, {"reg": weight}, bias], {}
 
@@ -944,8 +956,12 @@ KNOWN_DIFFERENCES = [
      any(r.dtype == "bool" for r in tensor_args(step, regs))),
     ("view of a tensor that torch holds transposed: tapegrad's tensors are contiguous, so view works as reshape",
      lambda step, regs: step["op"] == "view" and not tensor_args(step, regs)[0].contiguous),
-    ("linear with a 1-D weight raises; torch computes a dot product",
-     lambda step, regs: step["op"] == "linear" and tensor_args(step, regs)[1].ndim == 1),
+    ("linear of an input (not 2-D) or a bias that torch holds transposed: torch adds the bias after matmul where, "
+     "for contiguous tensors, it runs addmm, whose rules tapegrad follows (its tensors are contiguous): addmm "
+     "refuses a bias of another dtype and a 1-D weight, and adds the bias to each of the input's rows",
+     lambda step, regs: step["op"] == "linear" and len(tensor_args(step, regs)) == 3 and
+     tensor_args(step, regs)[0].ndim != 2 and linear_takes_addmm(*tensor_args(step, regs)[::2]) and
+     not all(r.contiguous for r in tensor_args(step, regs)[::2])),
     ("dot, mm, matmul, outer and linear of int or bool tensors: tapegrad's dtypes are not torch's",
      lambda step, regs: step["op"] in ("dot", "mm", "matmul", "outer", "linear") and
      not all(r.is_float() for r in tensor_args(step, regs))),
@@ -961,11 +977,7 @@ KNOWN_DIFFERENCES = [
 
 # Bugs the fuzzer found in code being rewritten elsewhere, left to its owners; the strategy
 # draws no such step until the entry is removed with the fix.
-OPEN_BUGS = [
-    ("linear with a 0-d bias of another dtype raises (torch promotes it), and the message names the input's "
-     "and weight's dtypes, not the bias's",
-     lambda step, regs: step["op"] == "linear" and len({r.dtype for r in tensor_args(step, regs)}) > 1),
-]
+OPEN_BUGS = []
 
 
 def known_difference(step, regs):

@@ -197,3 +197,17 @@ def check_op_torch(fn_tg, fn_torch, shapes, dtype="float64", *, domains="real", 
 def grad_fn_name(expression, lib, x):
     """The grad_fn name of `expression`, evaluated with `x` and `lib` (tapegrad or torch) in scope."""
     return eval(expression, {"x": x, "lib": lib}).grad_fn.name()
+
+
+def grad_fn_names_test(table):
+    """A test parametrised over `table`, pairs of (an expression over `x`, ones of shape
+    (2, 3, 4) requiring grad, and `lib`; torch's grad_fn name for it): tapegrad's result has a
+    grad_fn of that name, and so has torch's when torch is installed, which keeps the table
+    torch's. A test file binds it: `test_grad_fn_names = grad_fn_names_test(GRAD_FN_NAMES)`."""
+    @pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
+    @pytest.mark.parametrize("expression, name", table)
+    def test(expression, name, lib_name):
+        lib = tg if lib_name == "tapegrad" else torch
+        assert grad_fn_name(expression, lib, lib.ones(2, 3, 4, requires_grad=True)) == name
+
+    return test

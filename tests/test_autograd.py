@@ -176,6 +176,19 @@ def test_retained_graph_is_freed_by_the_last_backward():
         y.backward()
 
 
+def test_backward_without_retain_graph_frees_every_buffer_a_node_keeps():
+    """logsumexp's node keeps the rows' shifts and log-sums beside its input and result: the
+    last backward returns them to the pool, while the result, and so its node, lives on."""
+    rows = 64 * 1024
+    x = tg.randn(rows, 2, requires_grad=True)
+    y = x.logsumexp(1)
+    y.backward(tg.ones(rows), retain_graph=True)  # the backward's temporaries are in the pool now
+    before = tg._core._pool_stats()["cached_bytes"]
+    y.backward(tg.ones(rows))  # takes its temporaries from the pool and gives them back
+    freed = tg._core._pool_stats()["cached_bytes"] - before
+    assert freed >= 2 * rows * 4, f"the last backward returned {freed} bytes to the pool, expected two float32 rows"
+
+
 def test_freed_part_of_graph_raises_from_a_later_root():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     h = x * x

@@ -167,6 +167,11 @@ REGRESSIONS = {
         "inputs": [{"shape": [], "dtype": "int64"}, {"shape": [], "dtype": "float64", "requires_grad": True}],
         "steps": [{"op": "neg", "args": [{"reg": 1}], "kwargs": {}},
                   {"op": "copy_", "args": [{"reg": 0}, {"reg": 2}], "kwargs": {}}]},
+    "linear with a 0-d bias of another dtype raises (torch casts it to the input's dtype)": {
+        "seed": 0, "inputs": [{"shape": [3], "dtype": "float32", "requires_grad": True},
+                              {"shape": [2, 3], "dtype": "float32", "requires_grad": True},
+                              {"shape": [], "dtype": "float64", "requires_grad": True}],
+        "steps": [{"op": "linear", "args": [{"reg": 0}, {"reg": 1}, {"reg": 2}], "kwargs": {}}]},
 }
 
 

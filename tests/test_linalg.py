@@ -1,11 +1,13 @@
 """dot, matmul (@), mm, outer and the fused nn.functional ops: values against numpy,
 gradients against finite differences in float64, and both against torch when installed."""
+import re
+
 import numpy as np
 import pytest
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
-from gradcheck import FLOAT_DTYPES, check_op, check_op_torch, requires_torch, torch
+from gradcheck import FLOAT_DTYPES, TOLERANCES, check_op, check_op_torch, requires_torch, torch
 
 MATMUL_SHAPES = [
     ((3, 4), (4, 5)),        # mm
@@ -91,6 +93,86 @@ def test_mixed_dtypes_are_an_error_as_in_torch():
 def test_linear(x_shape, dtype):
     check_op(F.linear, lambda x, w, b: x @ w.T + b, [x_shape, (3, 4), (3,)], dtype, name="linear")
     check_op(lambda x, w: F.linear(x, w), lambda x, w: x @ w.T, [x_shape, (3, 4)], dtype, name="linear, no bias")
+
+
+# torch adds a bias one of two ways, so which biases linear takes depends on the input's and
+# the bias's shapes. (input shape, bias shape) for a (3, 4) weight: the output is the
+# input's rows times 3 outputs.
+# Through addmm: a 2-D input, or a bias with exactly one dim of size other than 1. The bias
+# must have the input's dtype and broadcast to the output's rows (rows, 3).
+LINEAR_ADDMM_BIASES = [((5, 4), ()), ((4,), (1, 3)), ((2, 3, 4), (1, 3)), ((2, 3, 4), (6, 1))]
+# Added to the output in place: any other bias. It must broadcast to the output without
+# growing it, and is cast to the output's dtype.
+LINEAR_ADDED_BIASES = [((4,), ()), ((2, 3, 4), ()), ((2, 3, 4), (1, 1)), ((2, 3, 4), (3, 3)), ((2, 1, 3, 4), (2, 1, 1, 3))]
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_ADDMM_BIASES + LINEAR_ADDED_BIASES, ids=str)
+def test_linear_bias_shapes_against_torch(x_shape, bias_shape):
+    check_op_torch(F.linear, torch.nn.functional.linear, [x_shape, (3, 4), bias_shape], name="linear")
+
+
+@requires_torch
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32")], ids=str)
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_ADDED_BIASES, ids=str)
+def test_linear_casts_a_bias_of_another_dtype_as_torch(x_shape, bias_shape, dtypes):
+    """The output has the input's dtype and the bias's gradient the bias's."""
+    x_dtype, bias_dtype = dtypes
+    check_op_torch(F.linear, torch.nn.functional.linear, [x_shape, (3, 4), bias_shape], [x_dtype, x_dtype, bias_dtype],
+                   value_tol=TOLERANCES["float32"]["value"], grad_tol=TOLERANCES["float32"]["grad"], name="linear")
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_ADDMM_BIASES + [((4,), (3,)), ((2, 3, 4), (3,))], ids=str)
+def test_linear_refuses_a_bias_of_another_dtype_where_torch_does(x_shape, bias_shape):
+    x, w = tg.zeros(*x_shape), tg.zeros(3, 4)
+    bias = tg.zeros(*bias_shape, dtype=tg.float64)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(torch.zeros(x_shape), torch.zeros(3, 4), torch.zeros(bias_shape, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match=r"linear: expected a bias of the input's dtype float32, got float64"):
+        F.linear(x, w, bias)
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", [((2, 3, 4), (1, 1, 3)), ((2, 3, 4), (2, 1)), ((4,), (1, 1)),
+                                                 ((2, 3, 4), (2, 3, 3, 1)), ((2, 1, 3, 4), (2, 1, 3))], ids=str)
+def test_linear_refuses_a_bias_that_torch_refuses(x_shape, bias_shape):
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(torch.zeros(x_shape), torch.zeros(3, 4), torch.zeros(bias_shape))
+    with pytest.raises(RuntimeError, match=rf"linear: .*{re.escape(str(bias_shape))}"):
+        F.linear(tg.zeros(*x_shape), tg.zeros(3, 4), tg.zeros(*bias_shape))
+
+
+# A 1-D weight is one output's row: the output drops that dim (x @ weight). torch adds a bias
+# to it only outside addmm, which needs a 2-D weight: (input shape, bias shape or None).
+LINEAR_1D_WEIGHT_CASES = [((4,), None), ((5, 4), None), ((2, 3, 4), None), ((0, 4), None), ((2, 0, 4), None),
+                          ((4,), ()), ((2, 3, 4), ()), ((2, 3, 4), (1, 1)), ((2, 3, 4), (2, 3)), ((2, 0, 4), ())]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_1D_WEIGHT_CASES, ids=str)
+def test_linear_with_a_1d_weight(x_shape, bias_shape, dtype):
+    if bias_shape is None:
+        check_op(F.linear, lambda x, w: x @ w, [x_shape, (4,)], dtype, name="linear, 1-D weight")
+    else:
+        check_op(F.linear, lambda x, w, b: x @ w + b, [x_shape, (4,), bias_shape], dtype, name="linear, 1-D weight")
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", LINEAR_1D_WEIGHT_CASES, ids=str)
+def test_linear_with_a_1d_weight_against_torch(x_shape, bias_shape):
+    shapes = [x_shape, (4,)] + ([] if bias_shape is None else [bias_shape])
+    check_op_torch(F.linear, torch.nn.functional.linear, shapes, name="linear, 1-D weight")
+
+
+@requires_torch
+@pytest.mark.parametrize("x_shape, bias_shape", [((5, 4), ()), ((2, 3, 4), (3,)), ((4,), (1,)), ((2, 3, 4), (1, 3))],
+                         ids=str)
+def test_linear_with_a_1d_weight_refuses_a_bias_for_addmm_as_torch(x_shape, bias_shape):
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(torch.zeros(x_shape), torch.zeros(4), torch.zeros(bias_shape))
+    with pytest.raises(RuntimeError, match=r"added through addmm, which needs a 2-D weight, got \(4,\)"):
+        F.linear(tg.zeros(*x_shape), tg.zeros(4), tg.zeros(*bias_shape))
 
 
 def log_softmax_np(x):

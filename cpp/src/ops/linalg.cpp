@@ -142,17 +142,23 @@ Tensor as_rows(const Tensor& x) {
 
 namespace {
 
+// The weight as a matrix (out_features, in_features): a 1-D weight is one output's row.
+Tensor weight_matrix(const Tensor& weight) {
+  return weight.ndim() == 1 ? view_as_shape(weight, Shape{1, weight.shape()[0]}) : weight;
+}
+
 struct LinearBackward final : Node {
   SavedTensor x, weight;
+  Shape bias_broadcast;  // what the bias was added over: the output, or the product's matrix form
   const char* name() const override { return "AddmmBackward0"; }
   void apply(Tensor grad) override {
     const Tensor& input = x.unpack(*this);
-    const Tensor& w = weight.unpack(*this);
+    const Tensor w = weight_matrix(weight.unpack(*this));
     const Tensor grad_rows = view_as_shape(grad, Shape{as_rows(input).shape()[0], w.shape()[0]});
     if (next[0])  // d(x W^T)/dx = G W
       accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, w, false), input.shape()));
     if (next[1]) accumulate_product(*next[1], w.shape(), grad_rows, true, as_rows(input), false);  // dW = G^T x
-    if (next[2]) accumulate_grad(*next[2], std::move(grad));  // db = G summed over rows
+    if (next[2]) accumulate_grad(*next[2], view_as_shape(grad, bias_broadcast));  // db = G summed over broadcast dims
   }
   void for_each_saved(const SavedVisitor& visit) override {
     visit(x);
@@ -160,31 +166,64 @@ struct LinearBackward final : Node {
   }
 };
 
+// torch computes linear one of two ways, which take different biases, and tapegrad follows
+// the way torch takes for a contiguous input. With a 2-D input, or a bias that is 1-D or has
+// exactly one dim of size other than 1, it is addmm over the input's rows: the bias must have
+// the input's dtype and broadcast to the product's matrix form (rows, out_features). Any other
+// bias is added in place to the product: it must broadcast to the output without growing it,
+// and is cast to the output's dtype. addmm needs a 2-D weight, so a 1-D one takes only the latter.
+bool bias_joins_addmm(const Tensor& x, const Tensor& bias) {
+  if (x.ndim() == 2 || bias.ndim() == 1) return true;
+  int sized_dims = 0;
+  for (int64_t size : bias.shape()) sized_dims += size != 1;
+  return sized_dims == 1;
+}
+
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  TG_CHECK(weight.ndim() == 2 && x.ndim() >= 1, "linear: expected a 2-D weight and an input of at least 1 dim, got ",
-           x.shape().str(), " and ", weight.shape().str());
-  TG_CHECK(x.shape()[x.ndim() - 1] == weight.shape()[1], "linear: shapes ", x.shape().str(), " and ",
-           weight.shape().str(), "^T cannot be multiplied (", x.shape()[x.ndim() - 1], " != ", weight.shape()[1], ")");
-  TG_CHECK(x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == x.dtype()),
-           "linear: expected input, weight and bias of one dtype, got ", dtype_name(x.dtype()), " and ",
-           dtype_name(weight.dtype()));
-  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-  out_shape.push_back(weight.shape()[0]);
-  Tensor out = view_as_shape(batched_matmul(as_rows(x), false, weight, true), out_shape);  // x W^T
+  TG_CHECK(x.ndim() >= 1 && (weight.ndim() == 1 || weight.ndim() == 2),
+           "linear: expected an input of at least 1 dim and a weight of 1 or 2 dims, got shapes ", x.shape().str(),
+           " and ", weight.shape().str());
+  const Tensor matrix = weight_matrix(weight);
+  const int64_t in_features = x.shape()[x.ndim() - 1], out_features = matrix.shape()[0];
+  TG_CHECK(in_features == matrix.shape()[1], "linear: shapes ", x.shape().str(), " and ", weight.shape().str(),
+           weight.ndim() == 2 ? "^T" : "", " cannot be multiplied (", in_features, " != ", matrix.shape()[1], ")");
+  TG_CHECK(x.dtype() == weight.dtype(), "linear: expected input and weight of one dtype, got ", dtype_name(x.dtype()),
+           " and ", dtype_name(weight.dtype()));
+  const Tensor rows = as_rows(x);
+  const Shape product_shape{rows.shape()[0], out_features};
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);  // a 1-D weight's one output drops out
+  if (weight.ndim() == 2) out_shape.push_back(out_features);
+  Shape bias_broadcast = out_shape;
   if (bias.defined()) {
-    TG_CHECK(broadcast_shapes(out_shape, bias.shape(), "linear") == out_shape, "linear: bias of shape ",
-             bias.shape().str(), " does not broadcast to the output's ", out_shape.str());
-    dispatch_floating(out.dtype(), "linear", [&](auto zero) {
+    if (bias_joins_addmm(x, bias)) {
+      TG_CHECK(weight.ndim() == 2, "linear: a bias of shape ", bias.shape().str(), " with an input of shape ",
+               x.shape().str(), " is added through addmm, which needs a 2-D weight, got ", weight.shape().str(),
+               "; with a 1-D weight, use a 0-d bias and an input that is not 2-D");
+      TG_CHECK(bias.dtype() == x.dtype(), "linear: expected a bias of the input's dtype ", dtype_name(x.dtype()),
+               ", got ", dtype_name(bias.dtype()), " (bias of shape ", bias.shape().str(), ", input of shape ",
+               x.shape().str(), "); convert it with .to(tapegrad.", dtype_name(x.dtype()), ")");
+      bias_broadcast = product_shape;
+    }
+    TG_CHECK(broadcast_shapes(bias_broadcast, bias.shape(), "linear") == bias_broadcast, "linear: bias of shape ",
+             bias.shape().str(), " does not broadcast to ", bias_broadcast.str(),
+             bias_broadcast == out_shape ? ", the output's shape" : ", the output's rows");
+  }
+  Tensor product = batched_matmul(rows, false, matrix, true);  // x W^T
+  if (bias.defined()) {
+    const Tensor addend = to_dtype(bias, product.dtype());
+    dispatch_floating(product.dtype(), "linear", [&](auto zero) {
       using T = decltype(zero);
-      loops::map(out.data<T>(), out_shape, [](T y, T b) { return y + b; }, loops::Input<T>{out.data<T>(), out_shape},
-                 loops::Input<T>{bias.data<T>(), bias.shape()});
+      loops::map(product.data<T>(), bias_broadcast, [](T y, T b) { return y + b; },
+                 loops::Input<T>{product.data<T>(), bias_broadcast}, loops::Input<T>{addend.data<T>(), addend.shape()});
     });
   }
+  Tensor out = view_as_shape(product, out_shape);
   if (auto* node = record<LinearBackward>(out, {&x, &weight, &bias})) {
     node->x = SavedTensor(x, false);  // both: each gradient's shape comes from both operands
     node->weight = SavedTensor(weight, false);
+    node->bias_broadcast = bias_broadcast;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // The one piece of code that walks shapes: iteration over operands broadcast against an
 // iteration shape (serial, or split across the thread pool), the elementwise `map` built on
-// it, and a parallel fill. Internal to the ops.
+// it, the walk over a GatherMap's rows that gather and scatter-add run on, a parallel fill,
+// and the streaming stores of large outputs. Internal to the ops.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #endif
 
 #include "kernels/vecmath.h"
+#include "tapegrad/ops/index.h"
 #include "tapegrad/parallel.h"
 #include "tapegrad/shape.h"
 
@@ -152,6 +154,54 @@ void parallel_for_each_row(const Shape& shape, const std::array<const Shape*, N>
     for (size_t k = 0; k < N; ++k) offsets[k] = begin * rows.strides[k][split];
     walk_rows(part, offsets, row);
   });
+}
+
+// Calls row(source_offset, result_offset, n, step, table) once per innermost row of `map`,
+// in result order: the row's n elements lie in the source at source_offset + j * step, or
+// at source_offset + table[j] when `table` is not null. Size-1 dims are dropped and dims
+// that stay contiguous in the source are merged first, so a slice of whole rows is one row.
+template <class Row>
+void for_each_gather_row(const detail::GatherMap& map, Row&& row) {
+  if (map.shape.numel() == 0) return;
+  struct Dim {
+    int64_t size, stride;
+    bool by_table;
+  };
+  Dim dims[Shape::kMaxDims + 1];  // innermost first
+  int ndim = 0;
+  const int64_t* table = map.table.defined() ? map.table.data<int64_t>() : nullptr;
+  const int table_end = table ? map.table_begin + map.table.ndim() : -1;
+  for (int d = map.shape.ndim() - 1; d >= 0; --d) {
+    if (table && map.table.ndim() > 0 && d == table_end - 1) {  // the table's dims, as one
+      dims[ndim++] = {map.table.numel(), 0, true};
+      d = map.table_begin;
+      continue;
+    }
+    const int64_t size = map.shape[d], stride = map.strides[d];
+    if (size == 1) continue;
+    Dim* inner = ndim > 0 ? &dims[ndim - 1] : nullptr;
+    if (inner && !inner->by_table && stride == inner->stride * inner->size)
+      inner->size *= size;
+    else
+      dims[ndim++] = {size, stride, false};
+  }
+  if (table && map.table.ndim() == 0) dims[ndim++] = {1, 0, true};  // a 0-d table: one offset
+  if (ndim == 0) dims[ndim++] = {1, 0, false};                       // one element
+
+  int64_t counters[Shape::kMaxDims + 1] = {};
+  const Dim& row_dim = dims[0];
+  for (int64_t result_offset = 0;; result_offset += row_dim.size) {
+    int64_t source_offset = map.offset;
+    for (int k = 1; k < ndim; ++k)
+      source_offset += dims[k].by_table ? table[counters[k]] : counters[k] * dims[k].stride;
+    row(source_offset, result_offset, row_dim.size, row_dim.stride, row_dim.by_table ? table : nullptr);
+    int k = 1;
+    for (; k < ndim; ++k) {  // odometer over the outer dims
+      if (++counters[k] < dims[k].size) break;
+      counters[k] = 0;
+    }
+    if (k >= ndim) return;
+  }
 }
 
 // Reads a row of an operand: contiguous, or one value repeated (a broadcast operand).

@@ -456,18 +456,20 @@ struct LogsumexpBackward final : Node {
   // The result's two parts, in `kept`: the shift and log(sum(exp(a - shift))). The softmax
   // is computed from them apart, since the result rounded at the logits' magnitude (1e4,
   // say) would cost its low digits.
-  Tensor shift, log_sums;
+  SavedTensor shift, log_sums;
   Shape kept;
   const char* name() const override { return "LogsumexpBackward0"; }
   void apply(Tensor grad) override {  // d logsumexp(a)/da = exp(a - logsumexp(a)), the softmax
     result.unpack(*this);  // not read, but an in-place change of the result is an error, as in torch
     const Tensor x = to_dtype(input.unpack(*this), dtype);
+    const Tensor& shift_values = shift.unpack(*this);
+    const Tensor& log_sum_values = log_sums.unpack(*this);
     Tensor softmax = Tensor::empty(x.shape(), dtype);
     dispatch_floating(dtype, name(), [&](auto zero) {
       using T = decltype(zero);
       T* p = softmax.data<T>();
       loops::map(p, x.shape(), [](T v, T m, T l) { return (v - m) - l; }, loops::Input<T>{x.data<T>(), x.shape()},
-                 loops::Input<T>{shift.data<T>(), kept}, loops::Input<T>{log_sums.data<T>(), kept});
+                 loops::Input<T>{shift_values.data<T>(), kept}, loops::Input<T>{log_sum_values.data<T>(), kept});
       kernels::exp(p, p, softmax.numel());
     });
     accumulate_grad_map(*next[0], *this, x.shape(), as_kept(grad, kept), [](auto g, auto p) { return g * p; }, softmax);
@@ -475,6 +477,8 @@ struct LogsumexpBackward final : Node {
   void for_each_saved(const SavedVisitor& visit) override {
     visit(input);
     visit(result);
+    visit(shift);
+    visit(log_sums);
   }
 };
 }  // namespace
@@ -506,8 +510,8 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
   if (auto* node = record<LogsumexpBackward>(out, {&a})) {
     node->input = SavedTensor(a, false);
     node->result = SavedTensor(out, true);
-    node->shift = std::move(shift);
-    node->log_sums = std::move(log_sums);
+    node->shift = SavedTensor(shift, false);
+    node->log_sums = SavedTensor(log_sums, false);
     node->kept = r.kept;
   }
   return out;
