@@ -117,6 +117,9 @@ std::shared_ptr<Node> view_node(std::shared_ptr<Node> input, const Shape& shape,
 // returns the node (to save tensors in), or null when nothing is recorded.
 template <class NodeT>
 NodeT* record(Tensor& output, std::initializer_list<const Tensor*> inputs);
+// The same for a list of inputs known at run time (cat, stack).
+template <class NodeT>
+NodeT* record(Tensor& output, const std::vector<Tensor>& inputs);
 
 // The tensors and nodes that the holder of `root` owns exclusively: those reached from
 // it through strong references (grad_fn, next, saved tensors, a leaf's accumulator) whose
@@ -159,16 +162,40 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
 
 // --- implementation of record() ---
 
-bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
-void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs);
+namespace detail {
+
+inline const Tensor& input_of(const Tensor* input) { return *input; }
+inline const Tensor& input_of(const Tensor& input) { return input; }
+
+// Makes `node` (its `next` filled in) the grad_fn of `output`.
+void attach_node(Tensor& output, std::shared_ptr<Node> node);
+
+template <class NodeT, class Inputs>
+NodeT* record_inputs(Tensor& output, const Inputs& inputs) {
+  if (!is_grad_enabled()) return nullptr;
+  // Asks every input, without stopping at the first: a view whose base's history changed
+  // takes its new grad_fn now, before the op's node, so the node's sequence number is larger.
+  bool any = false;
+  for (const auto& input : inputs) any = (input_of(input).defined() && input_of(input).requires_grad()) || any;
+  if (!any) return nullptr;
+  auto node = std::make_shared<NodeT>();
+  node->next.reserve(inputs.size());
+  for (const auto& input : inputs) node->next.push_back(gradient_edge(input_of(input)));
+  NodeT* raw = node.get();
+  attach_node(output, std::move(node));
+  return raw;
+}
+
+}  // namespace detail
 
 template <class NodeT>
 NodeT* record(Tensor& output, std::initializer_list<const Tensor*> inputs) {
-  if (!is_grad_enabled() || !any_requires_grad(inputs)) return nullptr;
-  auto node = std::make_shared<NodeT>();
-  NodeT* raw = node.get();
-  attach_node(output, std::move(node), inputs);
-  return raw;
+  return detail::record_inputs<NodeT>(output, inputs);
+}
+
+template <class NodeT>
+NodeT* record(Tensor& output, const std::vector<Tensor>& inputs) {
+  return detail::record_inputs<NodeT>(output, inputs);
 }
 
 }  // namespace tg

@@ -110,17 +110,7 @@ void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node
   tensor->requires_grad = true;
 }
 
-bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
-  // Asks every input, without stopping at the first: a view whose base's history changed
-  // takes its new grad_fn now, before the op's node, so the node's sequence number is larger.
-  bool any = false;
-  for (const Tensor* input : inputs) any = (input->defined() && input->requires_grad()) || any;
-  return any;
-}
-
-void attach_node(Tensor& output, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {
-  node->next.reserve(inputs.size());
-  for (const Tensor* input : inputs) node->next.push_back(gradient_edge(*input));
+void detail::attach_node(Tensor& output, std::shared_ptr<Node> node) {
   node->shape = output.shape();
   node->dtype = output.dtype();
   TensorImpl* impl = output.impl();

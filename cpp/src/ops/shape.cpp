@@ -25,21 +25,6 @@ std::string sizes_text(const std::vector<int64_t>& sizes) {
   return text + "]";
 }
 
-// Records `out` as made by a node over a dynamic list of inputs (cat, stack).
-template <class NodeT>
-NodeT* record_all(Tensor& out, const std::vector<Tensor>& inputs) {
-  // Every input is asked (as any_requires_grad does), so that stale views are re-derived
-  // before the node takes its sequence number.
-  bool any = false;
-  for (const Tensor& input : inputs) any = input.requires_grad() || any;
-  if (!is_grad_enabled() || !any) return nullptr;
-  auto node = std::make_shared<NodeT>();
-  NodeT* raw = node.get();
-  attach_node(out, std::move(node), {});
-  for (const Tensor& input : inputs) raw->next.push_back(gradient_edge(input));
-  return raw;
-}
-
 }  // namespace
 
 // --- views: a new shape over the same buffer ---
@@ -361,7 +346,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   }
   Tensor out = Tensor::empty(shape, promoted_dtype(tensors));
   concatenate_into(out, tensors, d);
-  if (auto* node = record_all<CatBackward>(out, tensors)) {
+  if (auto* node = record<CatBackward>(out, tensors)) {
     node->dim = d;
     for (const Tensor& t : tensors) node->sizes.push_back(skipped_in_cat(t) && shape.ndim() != 1 ? -1 : t.shape()[d]);
   }
@@ -397,7 +382,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   out_shape[d] = static_cast<int64_t>(tensors.size());
   Tensor out = Tensor::empty(out_shape, promoted_dtype(tensors));
   concatenate_into(out, entries, d);
-  if (auto* node = record_all<StackBackward>(out, tensors)) node->dim = d;
+  if (auto* node = record<StackBackward>(out, tensors)) node->dim = d;
   return out;
 }
 

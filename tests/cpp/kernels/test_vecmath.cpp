@@ -217,7 +217,7 @@ template <class T>
 void check_streamed_as_cached(Kernel<T> kernel) {
   for (int64_t offset = 0; offset < 16; ++offset)
     for (int64_t n = 0; n <= 70; ++n) {
-      std::vector<T> x(size_t(n)), cached(size_t(n)), streamed(size_t(n + 32), T(-7));
+      std::vector<T> x(static_cast<size_t>(n)), cached(static_cast<size_t>(n)), streamed(static_cast<size_t>(n + 32), T(-7));
       for (int64_t i = 0; i < n; ++i) x[size_t(i)] = T(i) / 8 - 2;
       kernel(x.data(), cached.data(), n, false);
       kernel(x.data(), streamed.data() + offset, n, true);
