@@ -41,6 +41,11 @@ How it measures:
   on an idle machine it equals the wall-clock time, and on a busy one it leaves out the time
   other processes take the core. With more threads it is the wall clock (`--clock` chooses).
   Both are saved in the JSON; cache and memory-bandwidth contention still show in either.
+- With more than one thread, each batch starts after a pause of SETTLE_SECONDS: a BLAS or
+  OpenMP pool keeps its threads spinning for a while after a call (OpenBLAS for about 2^28
+  cycles), and three libraries' pools in one process would otherwise take the cores from
+  each other's next batch. Measured: tapegrad's 1024 matmul step on 2 threads ran at 128
+  GFLOP/s alone and at 60 right after numpy's sgemm.
 - "time / torch" is a ratio of median times per step: below 1 means faster than PyTorch.
 - Limits are measured in the same rounds: streaming copy bandwidth (np.copyto of 64 MB,
   bytes read + written per second) for elementwise, numpy's sgemm at the same size for
@@ -713,9 +718,14 @@ def calibrate(row: Row, warmup_seconds: float, batch_seconds: float) -> None:
     row.batch = max(1, round(batch_seconds * steps / (time.perf_counter() - start)))
 
 
-def time_interleaved(rows: list[Row], repeats: int) -> None:
+SETTLE_SECONDS = 0.3
+
+
+def time_interleaved(rows: list[Row], repeats: int, settle: bool) -> None:
     for _ in range(repeats):
         for row in rows:
+            if settle:
+                time.sleep(SETTLE_SECONDS)
             step, batch = row.step, row.batch
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(batch):
@@ -760,7 +770,7 @@ def run_workload(workload: Workload, backends: list[Backend], args) -> dict:
     for row in rows:
         calibrate(row, warmup, batch_seconds)
     gc.collect()
-    time_interleaved(rows, args.repeats)
+    time_interleaved(rows, args.repeats, settle=args.threads > 1)
     medians = {row.name: statistics.median(getattr(row, args.clock)) for row in rows}
     torch_median = medians.get("torch")
     limit_figure = rows[-1].figure(medians[rows[-1].name]) if workload.limit else None
