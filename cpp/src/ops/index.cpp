@@ -207,10 +207,9 @@ Tensor offset_table(const std::vector<IndexTensor>& index_tensors, bool result_i
     return table;
   }
   for (const IndexTensor& it : index_tensors) {
-    loops::map(
+    loops::update(
         table.data<int64_t>(), shape,
         [&](int64_t offset, int64_t index) { return offset + select_offset(index, it.dim, it.size, it.stride); },
-        loops::Input<int64_t>{table.data<int64_t>(), shape},
         loops::Input<int64_t>{it.indices.data<int64_t>(), it.indices.shape()});
   }
   return table;

@@ -59,8 +59,8 @@ Tensor& binary_inplace(const char* name, Tensor& self, const Tensor& other, Tens
   const Tensor other_cast = to_dtype(other, self.dtype());
   dispatch_arithmetic(self.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    loops::map(self.data<T>(), self.shape(), [&](T x, T y) { return static_cast<T>(op(x, y)); },
-               Input<T>{self.data<T>(), self.shape()}, Input<T>{other_cast.data<T>(), other.shape()});
+    loops::update(self.data<T>(), self.shape(), [&](T x, T y) { return static_cast<T>(op(x, y)); },
+                  Input<T>{other_cast.data<T>(), other.shape()});
   });
   self.storage()->bump_version();
   return self;

@@ -215,8 +215,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const Tensor addend = to_dtype(bias, product.dtype());
     dispatch_floating(product.dtype(), "linear", [&](auto zero) {
       using T = decltype(zero);
-      loops::map(product.data<T>(), bias_broadcast, [](T y, T b) { return y + b; },
-                 loops::Input<T>{product.data<T>(), bias_broadcast}, loops::Input<T>{addend.data<T>(), addend.shape()});
+      loops::update(product.data<T>(), bias_broadcast, [](T y, T b) { return y + b; },
+                    loops::Input<T>{addend.data<T>(), addend.shape()});
     });
   }
   Tensor out = view_as_shape(product, out_shape);

@@ -124,13 +124,6 @@ void shifted_exp(const Shape& shape, const T* x, const Shape& kept, const T* shi
   kernels::exp(out, out, shape.numel());
 }
 
-// Applies fn to each element of a buffer in place.
-template <class T, class Fn>
-void update(Tensor& t, Fn fn) {
-  T* data = t.data<T>();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i) data[i] = fn(data[i]);
-}
-
 // A gradient (or saved result) of the result's shape, viewed in `kept` so that it broadcasts
 // to the input.
 Tensor as_kept(const Tensor& t, const Shape& kept) { return reshape(t, std::vector<int64_t>(kept.begin(), kept.end())); }
@@ -306,7 +299,7 @@ Tensor mean_recorded(const Tensor& a, const Reduction& r, const char* node_name)
   Tensor sums = dispatch_floating(a.dtype(), "mean", [&](auto zero) {
     return sums_in_double(r, a.data<decltype(zero)>());
   });
-  update<double>(sums, [count = double(r.count)](double s) { return s / count; });  // 0 / 0 = nan for nothing
+  loops::update(sums.data<double>(), sums.shape(), [count = double(r.count)](double s) { return s / count; });  // 0 / 0 = nan for nothing
   Tensor out = to_dtype(sums, a.dtype());
   if (auto* node = record<MeanBackward>(out, {&a})) {
     node->kept = r.kept;
@@ -349,7 +342,7 @@ Tensor norm_recorded(const Tensor& a, const Reduction& r) {
     const T* x = a.data<T>();
     return fold_new<double>(r, 0.0, [x](int64_t i, int64_t) { return double(x[i]) * double(x[i]); }, std::plus<double>());
   });
-  update<double>(squares, [](double s) { return std::sqrt(s); });
+  loops::update(squares.data<double>(), squares.shape(), [](double s) { return std::sqrt(s); });
   Tensor out = to_dtype(squares, a.dtype());
   if (auto* node = record<NormBackward>(out, {&a})) {
     node->input = SavedTensor(a, false);
@@ -415,7 +408,7 @@ Tensor variance(const Tensor& a, const std::vector<int64_t>& dims, double correc
     using T = decltype(zero);
     const T* x = a.data<T>();
     means = sums_in_double(r, x);
-    update<double>(means, [count = double(r.count)](double s) { return s / count; });
+    loops::update(means.data<double>(), means.shape(), [count = double(r.count)](double s) { return s / count; });
     const double* m = means.data<double>();
     variances = fold_new<double>(r, 0.0, [x, m](int64_t i, int64_t o) {
       const double deviation = double(x[i]) - m[o];
@@ -424,7 +417,8 @@ Tensor variance(const Tensor& a, const std::vector<int64_t>& dims, double correc
   });
   // torch divides by 0 rather than by a negative count, giving inf (or nan for 0 / 0)
   const double dof = std::max(0.0, double(r.count) - correction);
-  update<double>(variances, [dof, is_std](double v) { return is_std ? std::sqrt(v / dof) : v / dof; });
+  loops::update(variances.data<double>(), variances.shape(),
+                [dof, is_std](double v) { return is_std ? std::sqrt(v / dof) : v / dof; });
   Tensor out = to_dtype(variances, a.dtype());
   if (auto* node = record<VarBackward>(out, {&a})) {
     node->input = SavedTensor(a, false);
@@ -493,7 +487,7 @@ Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
     using T = decltype(zero);
     const T* x = input.data<T>();
     shift = maxima(r, x);
-    update<T>(shift, [](T m) { return std::isinf(m) ? T(0) : m; });
+    loops::update(shift.data<T>(), shift.shape(), [](T m) { return std::isinf(m) ? T(0) : m; });
     const T* s = shift.data<T>();
     Tensor exps = Tensor::empty(r.input, input.dtype());
     shifted_exp(r.input, x, r.kept, s, exps.data<T>());
@@ -796,14 +790,14 @@ Tensor softmax_recorded(const Tensor& a, int64_t dim, std::optional<DType> dtype
     shifted_exp(r.input, x, r.kept, s, y);  // exp(a - shift), into y until the result overwrites it
     Tensor sums = sums_in_double(r, y);
     if (log) {  // log_softmax(a) = (a - shift) - log(sum(exp(a - shift)))
-      update<double>(sums, [](double sum) { return std::log(sum); });
+      loops::update(sums.data<double>(), sums.shape(), [](double sum) { return std::log(sum); });
       loops::map(y, r.input, [](T v, T shift, double log_sum) { return (v - shift) - T(log_sum); },
                  loops::Input<T>{x, r.input}, loops::Input<T>{s, r.kept},
                  loops::Input<double>{sums.data<double>(), r.kept});
     } else {  // softmax(a) = exp(a - shift) * (1 / sum(exp(a - shift)))
-      update<double>(sums, [](double sum) { return 1 / sum; });
-      loops::map(y, r.input, [](T e, double inverse) { return e * T(inverse); }, loops::Input<T>{y, r.input},
-                 loops::Input<double>{sums.data<double>(), r.kept});
+      loops::update(sums.data<double>(), sums.shape(), [](double sum) { return 1 / sum; });
+      loops::update(y, r.input, [](T e, double inverse) { return e * T(inverse); },
+                    loops::Input<double>{sums.data<double>(), r.kept});
     }
   });
   if (auto* node = record<SoftmaxBackward>(out, {&a})) {

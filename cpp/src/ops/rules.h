@@ -46,8 +46,8 @@ void accumulate_grad_map(Node& target, const Node& node, const Shape& shape, con
     using T = decltype(zero);
     T* sums = target.grad.data<T>();
     std::apply([&](const auto&... operands) {
-      loops::map(sums, shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
-                 loops::Input<T>{sums, shape}, loops::Input<T>{grad.data<T>(), grad.shape()},
+      loops::update(sums, shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
+                 loops::Input<T>{grad.data<T>(), grad.shape()},
                  loops::Input<T>{operands.template data<T>(), operands.shape()}...);
     }, converted);
   });
