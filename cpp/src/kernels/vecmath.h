@@ -9,9 +9,10 @@ namespace tg::kernels {
 
 // Writes of at least this many bytes at once go past the caches (non-temporal stores): for an
 // output larger than the caches that saves reading each line before writing it; for a smaller
-// one it loses, as the next op would have found the output in cache. bench/compare.py's
-// elementwise workload, one thread, median of 5 (2026-11-30): 0.81x the time of cached
-// stores at 4M float32 elements, 0.90x at 1M, 1.42x at 256K.
+// one it loses, as the next op would have found the output in cache. The step of
+// bench/compare.py's elementwise workload against a build that never streams, one thread,
+// medians of 5 runs (2026-11-30): 0.81x the time at 4M float32 elements, 0.90x at 1M, 1.42x
+// at 256K (a 1 MiB threshold there).
 constexpr int64_t kStreamingBytes = int64_t(1) << 22;
 inline bool streams(int64_t bytes) { return bytes >= kStreamingBytes; }
 
