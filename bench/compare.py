@@ -42,9 +42,9 @@ How it measures:
   other processes take the core. With more threads it is the wall clock (`--clock` chooses).
   Both are saved in the JSON; cache and memory-bandwidth contention still show in either.
 - With more than one thread, each batch starts after a pause of SETTLE_SECONDS: a BLAS or
-  OpenMP pool keeps its threads spinning for a while after a call (OpenBLAS for about 2^28
-  cycles), and three libraries' pools in one process would otherwise take the cores from
-  each other's next batch. Measured: tapegrad's 1024 matmul step on 2 threads ran at 128
+  OpenMP pool keeps its threads spinning for a while after a call before they sleep, and
+  three libraries' pools in one process would otherwise take the cores from each other's
+  next batch. Measured: tapegrad's 1024 matmul step on 2 threads ran at 128
   GFLOP/s alone and at 60 right after numpy's sgemm.
 - "time / torch" is a ratio of median times per step: below 1 means faster than PyTorch.
 - Limits are measured in the same rounds: streaming copy bandwidth (np.copyto of 64 MB,

@@ -17,11 +17,11 @@ constexpr int64_t kStreamingBytes = int64_t(1) << 22;
 inline bool streams(int64_t bytes) { return bytes >= kStreamingBytes; }
 
 // y[i] = f(x[i]) for i < n; y may equal x. A long range splits across the thread pool, and
-// a large y other than x is streamed past the caches. Accuracy (tests/cpp/kernels/test_vecmath.cpp
-// checks it against long double over dense ranges): at most 2 ulp for exp and log, 3 ulp for
-// tanh and sigmoid, in both float32 and float64, denormal inputs and results included. The
-// special values are those of <cmath>: exp(-inf) = 0, exp(+inf) = inf, log(0) = -inf,
-// log(x < 0) = nan, tanh(+-inf) = +-1, sigmoid(-inf) = 0, and nan stays nan.
+// a large y other than x is streamed past the caches. Accuracy (test_vecmath.cpp checks it
+// against long double over dense ranges): at most 2 ulp for exp and log, 3 ulp for tanh and
+// sigmoid, in both float32 and float64, denormal inputs and results included. The special
+// values are those of <cmath>: exp(-inf) = 0, exp(+inf) = inf, log(0) = -inf, log(x < 0) =
+// nan, tanh(+-inf) = +-1, sigmoid(-inf) = 0, and nan stays nan.
 void exp(const float* x, float* y, int64_t n);
 void exp(const double* x, double* y, int64_t n);
 void log(const float* x, float* y, int64_t n);
