@@ -272,7 +272,8 @@ void map_rows(std::index_sequence<K...>, Out* out, const Shape& shape, Op op, In
 
 // out[i] = op(inputs[i]...) over `shape` (the shape of `out`), inputs broadcast to it; split
 // across the thread pool when large, so `op` must be safe to call from several threads.
-// A large `out` that is none of the inputs is streamed past the caches.
+// A large floating `out` that is none of the inputs is streamed past the caches, in the rows
+// where no input is broadcast.
 template <class Out, class Op, class... In>
 void map(Out* out, const Shape& shape, Op op, Input<In>... inputs) {
   map_rows<true>(std::index_sequence_for<In...>{}, out, shape, op, inputs...);
