@@ -149,6 +149,39 @@ def test_broadcast_gradient_is_reduced_to_each_leaf_shape():
     assert scalar.grad.item() == 12.0
 
 
+def test_a_sums_gradient_is_seen_in_full_shape():
+    """A sum's gradient reaches an elementwise node as one value; whatever observes that node's
+    gradient (retain_grad, a hook, autograd.grad) sees it expanded to the node's shape."""
+    x = tg.tensor([[1.0, -2.0], [3.0, 0.5], [0.0, 4.0]], requires_grad=True)
+    retained = x * 2
+    retained.retain_grad()
+    hooked = x * 3
+    seen = []
+    hooked.register_hook(lambda grad: seen.append(to_numpy(grad)))
+    (retained.sum() + hooked.sum()).backward()
+    np.testing.assert_array_equal(to_numpy(retained.grad), np.ones((3, 2)))
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], np.ones((3, 2)))
+    np.testing.assert_array_equal(to_numpy(x.grad), np.full((3, 2), 5.0))
+    (grad,) = tg.autograd.grad((x * 4).sum(), [x])
+    np.testing.assert_array_equal(to_numpy(grad), np.full((3, 2), 4.0))
+    scaled = x * 4
+    (grad,) = tg.autograd.grad(scaled.mean(), [scaled])
+    np.testing.assert_array_equal(to_numpy(grad), np.full((3, 2), np.float32(1 / 6)))
+
+
+@pytest.mark.parametrize("broadcast_first", [True, False])
+def test_a_broadcast_gradient_summed_with_a_full_one(broadcast_first):
+    """One node gets a sum's one-value gradient and a full one, in either order: d/dx of
+    sum(y) + sum(y * y) with y = 2x is 2 (1 + 2y)."""
+    values = np.array([1.0, -2.0, 3.0, 0.5])
+    x = tg.tensor(values, requires_grad=True)
+    y = x * 2
+    loss = y.sum() + (y * y).sum() if broadcast_first else (y * y).sum() + y.sum()
+    loss.backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * (1 + 4 * values))
+
+
 def test_retain_graph_allows_a_second_backward():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

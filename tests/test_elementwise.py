@@ -63,6 +63,25 @@ def test_binary_op_fan_out(op, domains, shape, dtype):
              name=f"{op.__name__}(a, a)")
 
 
+# Reduced to a number, the result passes the ops a gradient that only broadcasts to their
+# output (sum's: one value; mean's: one value over n), which an elementwise rule reads as it is.
+REDUCTIONS = {"sum": lambda out: out.sum(), "mean": lambda out: out.mean()}
+
+
+def reduced(op, reduction):
+    return lambda *operands: REDUCTIONS[reduction](op(*operands))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shapes", SHAPE_PAIRS)
+@pytest.mark.parametrize("op, domains", BINARY_OPS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_op_under_a_reduction(reduction, op, domains, shapes, dtype):
+    if reduction == "mean" and 0 in np.broadcast_shapes(*shapes):
+        pytest.skip("the mean of an empty tensor is nan, and so is every difference quotient")
+    check_op(reduced(op, reduction), reduced(op, reduction), shapes, dtype, domains=domains, name=op.__name__)
+
+
 # (source text, function, domain of the tensor operand)
 SCALAR_AND_UNARY_CASES = [
     ("x + 2.5", lambda x: x + 2.5, "real"),
@@ -113,6 +132,14 @@ def test_scalar_and_unary_match_torch(fn, domain, shape, dtype, request):
     check_op_torch(fn, fn, [shape], dtype, domains=domain, name=request.node.callspec.id)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 1, 4)], ids=str)
+@pytest.mark.parametrize("fn, domain", SCALAR_AND_UNARY_PARAMS)
+def test_scalar_and_unary_under_a_sum(fn, domain, shape, dtype, request):
+    summed = reduced(fn, "sum")
+    check_op(summed, summed, [shape], dtype, domains=domain, name=request.node.callspec.id)
+
+
 # Graphs of several operands where one gradient feeds several nodes: a backward rule that
 # wrote into the gradient it received would corrupt its siblings'.
 MULTI_INPUT_CASES = [
@@ -131,6 +158,8 @@ MULTI_INPUT_CASES = [
 )
 def test_multi_input_graphs(fn, domains, shapes, dtype, request):
     check_op(fn, fn, shapes, dtype, domains=domains, name=request.node.callspec.id)
+    summed = reduced(fn, "sum")
+    check_op(summed, summed, shapes, dtype, domains=domains, name=request.node.callspec.id + " summed")
 
 
 MIXED_SHAPES = [

@@ -38,6 +38,10 @@ class Node {
   void release_saved();
   // The leaf this node accumulates into, for AccumulateGrad; null for an op's node.
   virtual TensorImpl* leaf() const { return nullptr; }
+  // Whether apply() takes a gradient that only broadcasts to `shape` (a sum's gradient: one
+  // number) as it is. The elementwise rules do, as they read their gradient broadcast anyway;
+  // for every other node the gradient is expanded to `shape` first.
+  virtual bool takes_broadcast_grad() const { return false; }
 
   uint64_t sequence_nr() const { return sequence_nr_; }
 
@@ -97,7 +101,8 @@ class SavedTensor {
 
 // Adds `contribution` into the gradient of the output of `target`: the one place where
 // gradients are summed. A contribution in a broadcast shape is summed down to the target's
-// shape, a smaller one is broadcast up, and a dtype is converted, here. The first
+// shape, a smaller one is broadcast up (or kept as it is, for a node that takes broadcast
+// gradients, until a second contribution arrives), and a dtype is converted, here. The first
 // contribution of a pass is moved in when nothing else holds it; later ones add in place.
 void accumulate_grad(Node& target, Tensor contribution);
 

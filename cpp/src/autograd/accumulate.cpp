@@ -23,8 +23,9 @@ void accumulate_grad(Node& target, Tensor contribution) {
   contribution = to_dtype(contribution, target.dtype);
   if (needs_sum(contribution.shape(), target.shape)) contribution = sum_to_shape(contribution, target.shape);
   if (target.grad.defined()) {
+    if (target.grad.shape() != target.shape) target.grad = expand_copy(target.grad, target.shape);  // was broadcast
     add_(target.grad, contribution);
-  } else if (contribution.shape() != target.shape) {
+  } else if (contribution.shape() != target.shape && !target.takes_broadcast_grad()) {
     target.grad = expand_copy(contribution, target.shape);
   } else {
     target.grad = contribution.is_exclusive() ? std::move(contribution) : clone(contribution);

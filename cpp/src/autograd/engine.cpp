@@ -118,6 +118,10 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   std::vector<Tensor> results(inputs.size());
   for (Node* node : order) {
     if (!node->grad.defined()) continue;  // no path from a root carried a gradient here
+    const bool captured_here = std::find(captured.begin(), captured.end(), node) != captured.end();
+    const bool observed = !node->hooks.empty() || captured_here || (into_leaves && !node->retained.expired());
+    if (node->grad.shape() != node->shape && (observed || !node->takes_broadcast_grad()))
+      node->grad = expand_copy(node->grad, node->shape);  // a broadcast gradient, seen in full
     for (const GradHook& hook : node->leaf() ? node->leaf()->hooks : node->hooks) {
       Tensor replaced = hook(node->grad);
       if (!replaced.defined()) continue;

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "tapegrad/error.h"
 #include "tapegrad/parallel.h"
@@ -47,6 +48,25 @@ void map(Table::Row<T> row, const T* x, T* y, int64_t n) {
   parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) { row(x + begin, y + begin, end - begin, stream); });
 }
 
+// The chunks a long sum splits into: a power of two of blocks, so that each chunk's sum is
+// a partial that PairwiseSum forms over the whole row, and adding the chunk sums by the same
+// counter, after the sum of the rest, repeats the serial sum's additions exactly.
+constexpr int64_t kSumChunk = kSumBlock << 4;
+static_assert(kSumChunk >= kParallelGrain, "a chunk of a sum is a chunk of parallel work");
+
+template <class T>
+double sum(double (*row)(const T*, int64_t), const T* x, int64_t n) {
+  const int64_t chunks = n / kSumChunk;
+  if (chunks < 2) return row(x, n);
+  std::vector<double> chunk_sums(chunks);
+  parallel_for(chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) chunk_sums[c] = row(x + c * kSumChunk, kSumChunk);
+  });
+  PairwiseSum total;
+  for (double chunk_sum : chunk_sums) total.add(chunk_sum);
+  return total.total(row(x + chunks * kSumChunk, n - chunks * kSumChunk));
+}
+
 }  // namespace
 
 void exp(const float* x, float* y, int64_t n) { map(chosen().exp_f32, x, y, n); }
@@ -57,8 +77,8 @@ void tanh(const float* x, float* y, int64_t n) { map(chosen().tanh_f32, x, y, n)
 void tanh(const double* x, double* y, int64_t n) { map(chosen().tanh_f64, x, y, n); }
 void sigmoid(const float* x, float* y, int64_t n) { map(chosen().sigmoid_f32, x, y, n); }
 void sigmoid(const double* x, double* y, int64_t n) { map(chosen().sigmoid_f64, x, y, n); }
-double sum(const float* x, int64_t n) { return chosen().sum_f32(x, n); }
-double sum(const double* x, int64_t n) { return chosen().sum_f64(x, n); }
+double sum(const float* x, int64_t n) { return sum(chosen().sum_f32, x, n); }
+double sum(const double* x, int64_t n) { return sum(chosen().sum_f64, x, n); }
 const char* isa() { return chosen().isa; }
 
 }  // namespace tg::kernels

@@ -32,11 +32,37 @@ void sigmoid(const float* x, float* y, int64_t n);
 void sigmoid(const double* x, double* y, int64_t n);
 
 // The sum of x[0..n), accumulated in double: blocks of kSumBlock elements are summed in 32
-// independent lanes, and the block sums are added pairwise. The error is at most
-// (kSumBlock / 32 + log2(n / kSumBlock) + 1) * 2^-53 * sum |x[i]|.
+// independent lanes, and the block sums are added pairwise (PairwiseSum). The error is at
+// most (kSumBlock / 32 + log2(n / kSumBlock) + 1) * 2^-53 * sum |x[i]|. A long x splits
+// across the thread pool, and the result is bitwise the same at any thread count.
 constexpr int64_t kSumBlock = 2048;
 double sum(const float* x, int64_t n);
 double sum(const double* x, int64_t n);
+
+namespace {  // a copy per kernel file: none compiled with AVX-512 may be shared with another
+
+// Values added pairwise, as a binary counter: after the k-th value there is one partial sum
+// per set bit of k, the sum of 2^bit consecutive values, and each carry adds two partials.
+class PairwiseSum {
+ public:
+  void add(double value) {
+    partial_[depth_++] = value;
+    for (int64_t added = ++count_; (added & 1) == 0; added >>= 1, --depth_) partial_[depth_ - 2] += partial_[depth_ - 1];
+  }
+  // start + the partials, smallest first.
+  double total(double start = 0) const {
+    double sum = start;
+    for (int d = depth_; d > 0;) sum += partial_[--d];
+    return sum;
+  }
+
+ private:
+  double partial_[64];
+  int depth_ = 0;
+  int64_t count_ = 0;
+};
+
+}  // namespace
 
 // The instruction set the kernels run with: "avx512" or "avx2" on x86-64 ("generic"
 // elsewhere). TAPEGRAD_ISA=avx2 in the environment forces the baseline; otherwise AVX-512 is

@@ -346,14 +346,19 @@ F64 load_as_double(const T* p) {
   }
 }
 
-// One block of at most kSumBlock elements, in four vectors of double lanes.
+// One block of at most kSumBlock elements, in four vectors of double lanes. Lines are
+// fetched 4 KiB ahead: one stream of reads alone leaves the memory bus idle between the
+// misses (a 16 MiB float32 sum took 1.2x the time without, here).
 template <class T>
 double sum_block(const T* x, int64_t n) {
   constexpr int L = kLanes<double>;
+  constexpr int64_t kAhead = 4096 / sizeof(T);
   F64 acc[4] = {};
   int64_t i = 0;
-  for (; i + 4 * L <= n; i += 4 * L)
+  for (; i + 4 * L <= n; i += 4 * L) {
+    __builtin_prefetch(x + i + kAhead);  // a prefetch past the end is harmless: it never faults
     for (int a = 0; a < 4; ++a) acc[a] += load_as_double(x + i + a * L);
+  }
   for (; i + L <= n; i += L) acc[0] += load_as_double(x + i);
   const F64 pairs = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   double total = 0;
@@ -362,20 +367,13 @@ double sum_block(const T* x, int64_t n) {
   return total;
 }
 
-// Block sums added pairwise, as a binary counter: after block b, the stack holds one partial
-// sum per set bit of b + 1, each over 2^bit blocks.
+// Blocks summed one by one, their sums added pairwise.
 template <class T>
 double sum_row(const T* x, int64_t n) {
-  double partial[64];
-  int depth = 0;
-  int64_t block = 0;
-  for (int64_t start = 0; start < n; start += kSumBlock, ++block) {
-    partial[depth++] = sum_block(x + start, n - start < kSumBlock ? n - start : kSumBlock);
-    for (int64_t done = block + 1; (done & 1) == 0; done >>= 1, --depth) partial[depth - 2] += partial[depth - 1];
-  }
-  double total = 0;
-  while (depth > 0) total += partial[--depth];
-  return total;
+  PairwiseSum blocks;
+  for (int64_t start = 0; start < n; start += kSumBlock)
+    blocks.add(sum_block(x + start, n - start < kSumBlock ? n - start : kSumBlock));
+  return blocks.total();
 }
 
 constexpr Table make_table(const char* isa) {

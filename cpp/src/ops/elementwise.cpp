@@ -71,6 +71,8 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
 // --- add, sub, neg ---
 
 namespace {
+// Add and sub pass their gradient on unmapped, to be summed down to each input's shape: it
+// must come in the output's shape, so they are not ElementwiseNodes.
 struct AddBackward final : Node {
   const char* name() const override { return "AddBackward0"; }
   void apply(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }  // d(a+b)/da = d(a+b)/db = 1
@@ -110,7 +112,7 @@ Tensor rsub(const Tensor& a, double scalar) {
 }
 
 namespace {
-struct NegBackward final : Node {
+struct NegBackward final : ElementwiseNode {
   const char* name() const override { return "NegBackward0"; }
   void apply(Tensor grad) override { accumulate_grad_map(*next[0], *this, shape, grad, [](auto g) { return -g; }); }  // d(-a)/da = -1
 };
@@ -130,15 +132,25 @@ Tensor neg(const Tensor& a) {
 // --- mul, div ---
 
 namespace {
-struct MulBackward final : Node {
+struct MulBackward final : ElementwiseNode {
   SavedTensor a, b;  // each saved only when the other operand needs its gradient
   const char* name_ = "MulBackward0";
   const char* name() const override { return name_; }
   void apply(Tensor grad) override {
     // Over the shape of grad * other: the output's, or a factor's for a product reduced afterwards (dot).
-    const auto add_product = [this, &grad](Node& target, const Tensor& other) {
-      accumulate_grad_map(target, *this, broadcast_shapes(shape, other.shape(), name_), grad,
-                          [](auto g, auto factor) { return g * factor; }, other);
+    const auto product_shape = [this](const Tensor& other) { return broadcast_shapes(shape, other.shape(), name_); };
+    if (next[0] && next[1]) {  // both gradients in one pass, when both have a buffer to add into
+      const Tensor& x = a.unpack(*this);
+      const Tensor& y = b.unpack(*this);
+      if (x.shape() == y.shape() &&
+          accumulate_grad_maps_in_place(*next[0], *next[1], *this, product_shape(x), grad,
+                                        [](auto g, auto, auto factor) { return g * factor; },
+                                        [](auto g, auto factor, auto) { return g * factor; }, x, y))
+        return;
+    }
+    const auto add_product = [&](Node& target, const Tensor& other) {
+      accumulate_grad_map(target, *this, product_shape(other), grad, [](auto g, auto factor) { return g * factor; },
+                          other);
     };
     if (next[0]) add_product(*next[0], b.unpack(*this));  // d(a*b)/da = b
     if (next[1]) add_product(*next[1], a.unpack(*this));  // d(a*b)/db = a
@@ -165,7 +177,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 namespace {
-struct DivBackward final : Node {
+struct DivBackward final : ElementwiseNode {
   SavedTensor a, b;
   const char* name() const override { return "DivBackward0"; }
   void apply(Tensor grad) override {
@@ -232,7 +244,7 @@ std::optional<double> scalar_exponent(const Tensor& b, DType result) {
 }
 
 // pow(a, b) for a number b.
-struct ScalarPowBackward final : Node {
+struct ScalarPowBackward final : ElementwiseNode {
   SavedTensor base;
   double exponent = 0;
   const char* name() const override { return "PowBackward0"; }
@@ -250,7 +262,7 @@ struct ScalarPowBackward final : Node {
   void for_each_saved(const SavedVisitor& visit) override { visit(base); }
 };
 
-struct PowBackward final : Node {
+struct PowBackward final : ElementwiseNode {
   SavedTensor base, exponent, result;
   const char* name_ = "PowBackward1";
   const char* name() const override { return name_; }
@@ -421,7 +433,7 @@ struct Relu {
 };
 
 template <class Op>
-struct UnaryBackward final : Node {
+struct UnaryBackward final : ElementwiseNode {
   SavedTensor saved;  // x or y, as Op::reads says
   const char* name() const override { return Op::grad_fn; }
   void apply(Tensor grad) override {
@@ -486,7 +498,7 @@ T smaller(T a, T b) {
 
 // maximum and minimum differ only in which side of a comparison wins.
 template <bool kMaximum>
-struct ExtremumBackward final : Node {
+struct ExtremumBackward final : ElementwiseNode {
   SavedTensor a, b;
   const char* name() const override { return kMaximum ? "MaximumBackward0" : "MinimumBackward0"; }
   void apply(Tensor grad) override {
@@ -533,7 +545,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) { return extremum<true>(a, b); 
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum<false>(a, b); }
 
 namespace {
-struct ClampBackward final : Node {
+struct ClampBackward final : ElementwiseNode {
   SavedTensor input, min, max;  // an absent bound is saved as -inf / +inf
   bool has_max = false;
   const char* name_ = "ClampBackward1";
@@ -619,7 +631,7 @@ Tensor clamp(const Tensor& a, const Tensor& min, const Tensor& max) {
 // --- where ---
 
 namespace {
-struct WhereBackward final : Node {
+struct WhereBackward final : ElementwiseNode {
   SavedTensor condition;
   const char* name() const override { return "WhereBackward0"; }
   void apply(Tensor grad) override {

@@ -286,6 +286,34 @@ void update(T* data, const Shape& shape, Op op, Input<In>... inputs) {
   map_rows<false>(std::index_sequence_for<T, In...>{}, data, shape, op, Input<T>{data, shape}, inputs...);
 }
 
+template <class T, class FirstOp, class SecondOp, size_t... K, class... In>
+void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shape& shape, FirstOp first_op,
+                      SecondOp second_op, Input<In>... inputs) {
+  constexpr size_t N = 1 + sizeof...(In);
+  parallel_for_each_row<N>(shape, {&shape, &inputs.shape...},
+                           [&](const std::array<int64_t, N>& offsets, int64_t n, const std::array<int64_t, N>& steps) {
+                             T* f = first + offsets[0];  // both buffers are operand 0: they have its shape
+                             T* s = second + offsets[0];
+                             with_readers(
+                                 steps.data() + 1,
+                                 [&](auto... readers) {
+                                   for (int64_t i = 0; i < n; ++i) {
+                                     f[i] = first_op(f[i], readers[i]...);
+                                     s[i] = second_op(s[i], readers[i]...);
+                                   }
+                                 },
+                                 (inputs.data + offsets[K + 1])...);
+                           });
+}
+
+// first[i] = first_op(first[i], inputs[i]...) and second[i] = second_op(second[i],
+// inputs[i]...) over `shape` (the shape of both buffers, which do not overlap), in one pass
+// over the inputs: update for two buffers at once.
+template <class T, class FirstOp, class SecondOp, class... In>
+void update_pair(T* first, T* second, const Shape& shape, FirstOp first_op, SecondOp second_op, Input<In>... inputs) {
+  update_pair_rows(std::index_sequence_for<In...>{}, first, second, shape, first_op, second_op, inputs...);
+}
+
 // data[i] = value for i in [0, n), split across the thread pool and streamed when large.
 template <class T>
 void fill(T* data, int64_t n, T value) {

@@ -11,47 +11,79 @@
 
 namespace tg {
 
-template <class Op, size_t... K>
-Tensor gradient_map_impl(std::index_sequence<K...>, const Node& node, const Shape& shape, const Tensor& grad, Op op,
-                         const std::array<Tensor, sizeof...(K)>& saved) {
-  Tensor out = Tensor::empty(shape, node.dtype);
+// The node of an elementwise op whose rules all map their gradient over the output's shape
+// (accumulate_grad_map, reading it broadcast there): it takes a broadcast gradient as it is.
+struct ElementwiseNode : Node {
+  bool takes_broadcast_grad() const final { return true; }
+};
+
+// Calls fn(zero, grad, saved...) with zero a T of the node's dtype and each tensor as a
+// loops::Input<T>, the saved ones converted to that dtype.
+template <class Fn, class... Saved>
+void with_rule_inputs(const Node& node, const Tensor& grad, Fn fn, const Saved&... saved) {
+  const std::array<Tensor, sizeof...(Saved)> converted{to_dtype(saved, node.dtype)...};
   dispatch_floating(node.dtype, node.name(), [&](auto zero) {
     using T = decltype(zero);
-    loops::map(out.data<T>(), shape, op, loops::Input<T>{grad.data<T>(), grad.shape()},
-               loops::Input<T>{saved[K].template data<T>(), saved[K].shape()}...);
+    std::apply([&](const auto&... operands) {
+      fn(zero, loops::Input<T>{grad.data<T>(), grad.shape()},
+         loops::Input<T>{operands.template data<T>(), operands.shape()}...);
+    }, converted);
   });
-  return out;
 }
 
 // op(grad, saved...) over `shape`, every operand broadcast to it and converted to the
 // node's dtype: a contribution for accumulate_grad.
 template <class Op, class... Saved>
 Tensor gradient_map(const Node& node, const Shape& shape, const Tensor& grad, Op op, const Saved&... saved) {
-  return gradient_map_impl(std::index_sequence_for<Saved...>{}, node, shape, grad, op,
-                           std::array<Tensor, sizeof...(Saved)>{to_dtype(saved, node.dtype)...});
+  Tensor out = Tensor::empty(shape, node.dtype);
+  with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
+    loops::map(out.data<decltype(zero)>(), shape, op, inputs...);
+  }, saved...);
+  return out;
+}
+
+// Whether the gradient buffer of `target` exists over `shape` in the node's dtype (a leaf's
+// .grad, or an earlier contribution), so that a rule of `node` can add into it in place.
+inline bool has_grad_buffer(const Node& target, const Node& node, const Shape& shape) {
+  return target.grad.defined() && target.grad.shape() == shape && target.dtype == node.dtype;
 }
 
 // Adds op(grad, saved...) over `shape` (of target's input; each operand broadcast to it and
-// converted to the node's dtype) into the gradient of `target`. When target's gradient buffer
-// already exists with that shape and dtype (a leaf's .grad, or an earlier contribution), one
-// pass adds into it: g_in += op(g_out, saved...). Otherwise the map makes a contribution for
-// accumulate_grad, which allocates (or moves it in), un-broadcasts and converts.
+// converted to the node's dtype) into the gradient of `target`. When target has its gradient
+// buffer (has_grad_buffer), one pass adds into it: g_in += op(g_out, saved...). Otherwise the
+// map makes a contribution for accumulate_grad, which allocates (or moves it in),
+// un-broadcasts and converts.
 template <class Op, class... Saved>
 void accumulate_grad_map(Node& target, const Node& node, const Shape& shape, const Tensor& grad, Op op,
                          const Saved&... saved) {
-  if (!target.grad.defined() || target.shape != shape || target.dtype != node.dtype)
-    return accumulate_grad(target, gradient_map(node, shape, grad, op, saved...));
-  const std::array<Tensor, sizeof...(Saved)> converted{to_dtype(saved, node.dtype)...};
-  dispatch_floating(node.dtype, node.name(), [&](auto zero) {
+  if (!has_grad_buffer(target, node, shape)) return accumulate_grad(target, gradient_map(node, shape, grad, op, saved...));
+  with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
     using T = decltype(zero);
-    T* sums = target.grad.data<T>();
-    std::apply([&](const auto&... operands) {
-      loops::update(sums, shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
-                 loops::Input<T>{grad.data<T>(), grad.shape()},
-                 loops::Input<T>{operands.template data<T>(), operands.shape()}...);
-    }, converted);
-  });
+    loops::update(target.grad.data<T>(), shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
+                  inputs...);
+  }, saved...);
   target.grad.storage()->bump_version();  // as the add_ of accumulate_grad would
+}
+
+// accumulate_grad_map into two nodes at once, first_op's result into `first` and second_op's
+// into `second`, in one pass over the operands, when both have their gradient buffer in
+// `shape` and the buffers are two: a product's rule then reads g, a and b once, not twice.
+// Returns false, having done nothing, otherwise.
+template <class FirstOp, class SecondOp, class... Saved>
+bool accumulate_grad_maps_in_place(Node& first, Node& second, const Node& node, const Shape& shape, const Tensor& grad,
+                                   FirstOp first_op, SecondOp second_op, const Saved&... saved) {
+  if (!has_grad_buffer(first, node, shape) || !has_grad_buffer(second, node, shape) ||
+      first.grad.storage() == second.grad.storage())
+    return false;
+  with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
+    using T = decltype(zero);
+    loops::update_pair(first.grad.data<T>(), second.grad.data<T>(), shape,
+                       [first_op](T sum, T g, auto... values) { return sum + first_op(g, values...); },
+                       [second_op](T sum, T g, auto... values) { return sum + second_op(g, values...); }, inputs...);
+  }, saved...);
+  first.grad.storage()->bump_version();
+  second.grad.storage()->bump_version();
+  return true;
 }
 
 // Passes one gradient on to two nodes (an op whose derivative is 1 for both inputs), moving

@@ -1,6 +1,7 @@
 // The vectorised kernels against long double <cmath>, in ulps over dense ranges and at the
 // special values, for every instruction-set variant this machine can run.
 #include "kernels/vecmath.h"
+#include "tapegrad/parallel.h"
 
 #include <gtest/gtest.h>
 
@@ -257,6 +258,25 @@ TEST_P(Variant, SumWithinStatedBound) {
     check_sum<float>(table_->sum_f32, n);
     check_sum<double>(table_->sum_f64, n);
   }
+}
+
+// A long sum splits across the pool in chunks; its result must be the serial row's, bitwise,
+// at any thread count and for any remainder after the last whole chunk.
+TEST(Sum, SplitAcrossThreadsAsSerial) {
+  const Table* chosen = std::strcmp(isa(), baseline_table()->isa) == 0 ? baseline_table() : avx512_table();
+  std::mt19937 random(5);
+  std::normal_distribution<double> normal(0.5, 4.0);
+  std::vector<float> x(10'000'000);
+  for (float& v : x) v = float(normal(random));
+  const int threads = get_num_threads();
+  for (const int n : {1 << 16, (1 << 16) + 1, (3 << 15) + 7, (5 << 17) - 3, 10'000'000}) {
+    const double serial = chosen->sum_f32(x.data(), n);
+    for (const int t : {1, 2, 3}) {
+      set_num_threads(t);
+      EXPECT_EQ(sum(x.data(), n), serial) << "n = " << n << ", " << t << " threads";
+    }
+  }
+  set_num_threads(threads);
 }
 
 TEST(KernelDispatch, ChoosesABuiltVariant) {
