@@ -22,7 +22,7 @@ MATMUL_SHAPES = [
     ((1, 1), (1, 1)),
     ((1, 5), (5, 3)),        # one row: GEMV, forward and both gradients
     ((4, 5), (5, 1)),        # one column: GEMV
-    ((4, 1), (1, 3)),        # inner dim 1: GER
+    ((4, 1), (1, 3)),        # inner dim 1: an outer product
     ((2, 1, 5), (5, 3)),     # batched single rows
 ]
 
