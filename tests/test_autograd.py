@@ -182,6 +182,64 @@ def test_a_broadcast_gradient_summed_with_a_full_one(broadcast_first):
     np.testing.assert_allclose(to_numpy(x.grad), 2 * (1 + 4 * values))
 
 
+# Chains of unary elementwise ops, whose backward runs as one pass over blocks (the engine's
+# fusion), with their derivative in numpy: the oracle.
+UNARY_CHAINS = [
+    pytest.param(lambda x: x.tanh() ** 2, lambda x: 2 * np.tanh(x) * (1 - np.tanh(x) ** 2), id="tanh(x)**2"),
+    pytest.param(lambda x: x.exp().tanh().sigmoid(),
+                 lambda x: (lambda t: (lambda s: s * (1 - s))(1 / (1 + np.exp(-t))) * (1 - t * t) * np.exp(x))(
+                     np.tanh(np.exp(x))), id="sigmoid(tanh(exp(x)))"),
+    pytest.param(lambda x: (x ** 3).relu() ** 0.5,
+                 lambda x: np.where(x > 0, 1.5 * np.sqrt(np.abs(x)), 0.0), id="relu(x**3)**0.5"),
+]
+
+
+@pytest.mark.parametrize("numel", [0, 1, 7, 1024, 150_001])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fn, derivative", UNARY_CHAINS)
+@pytest.mark.parametrize("reduction", ["sum", "weights"])
+def test_unary_chains_backward_as_their_derivative(fn, derivative, dtype, numel, reduction):
+    """150,001 elements split across threads and into blocks with a ragged end; a sum sends
+    one value down the chain, explicit weights a full gradient; the leaf's .grad, when it
+    exists, is added into."""
+    rng = np.random.default_rng(numel)
+    values = rng.uniform(-2, 2, numel).astype(dtype)
+    weights = rng.standard_normal(numel).astype(dtype) if reduction == "weights" else np.ones(numel, dtype)
+    x = tg.tensor(values, requires_grad=True)
+    for accumulated in (1, 2):
+        out = fn(x)
+        (out.sum() if reduction == "sum" else (out * tg.tensor(weights)).sum()).backward()
+        tolerance = {"rtol": 1e-4, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+        expected = accumulated * weights.astype(np.float64) * derivative(values.astype(np.float64))
+        np.testing.assert_allclose(to_numpy(x.grad), expected, **tolerance)
+
+
+def test_a_unary_chain_stops_at_a_node_with_two_consumers_or_a_hook():
+    values = np.array([0.5, -1.0, 2.0])
+    x = tg.tensor(values, requires_grad=True)
+    e = x.exp()
+    ((e ** 2).sum() + e.sum()).backward()  # e's gradient has two sources
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * np.exp(2 * values) + np.exp(values))
+    x.grad.zero_()
+    t = x.tanh()
+    seen = []
+    t.register_hook(lambda grad: seen.append(to_numpy(grad)))
+    (t ** 2).sum().backward()
+    np.testing.assert_allclose(seen[0], 2 * np.tanh(values))
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * np.tanh(values) * (1 - np.tanh(values) ** 2))
+
+
+def test_a_unary_chain_frees_every_saved_tensor_or_keeps_them_with_retain_graph():
+    x = tg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    loss = x.exp().tanh().sigmoid().sum()
+    loss.backward(retain_graph=True)
+    first = to_numpy(x.grad)
+    loss.backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * first)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
 def test_retain_graph_allows_a_second_backward():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

@@ -42,6 +42,13 @@ class Node {
   // number) as it is. The elementwise rules do, as they read their gradient broadcast anyway;
   // for every other node the gradient is expanded to `shape` first.
   virtual bool takes_broadcast_grad() const { return false; }
+  // Whether the op maps one input elementwise, that input having the output's shape and the
+  // node's dtype, so that unary_grad gives its gradient block by block: the engine then runs a
+  // chain of such nodes as one pass (run_unary_chain).
+  virtual bool is_unary_map() const { return false; }
+  // For an is_unary_map node: the input's gradient at elements [begin, begin + n) of the
+  // flattened shape, given the output's gradient there (both arrays of the node's dtype).
+  virtual void unary_grad(const void* grad_output, void* grad_input, int64_t begin, int64_t n);
 
   uint64_t sequence_nr() const { return sequence_nr_; }
 
@@ -62,6 +69,7 @@ class Node {
   friend class Engine;
   uint64_t sequence_nr_;
   uint64_t visited_pass_ = 0;
+  int dependencies_ = 0;  // edges into this node from the nodes of the current pass
 };
 
 // The node at the end of every path to a leaf: adds into the leaf's .grad.
@@ -105,6 +113,12 @@ class SavedTensor {
 // gradients, until a second contribution arrives), and a dtype is converted, here. The first
 // contribution of a pass is moved in when nothing else holds it; later ones add in place.
 void accumulate_grad(Node& target, Tensor contribution);
+
+// Runs the nodes of `chain` (each the input node of the one before, all is_unary_map over one
+// shape and dtype) as one pass: block by block, `grad` (the first node's gradient, in its
+// shape or one value) goes through every rule in turn, and the result is added into the
+// gradient of the last node's input. The gradients between stay in a cache-sized block.
+void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad);
 
 // The node that receives the gradient of `tensor`: its grad_fn, a leaf's AccumulateGrad,
 // or null when it does not require grad (or is undefined: an optional input left out).

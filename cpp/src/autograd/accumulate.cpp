@@ -1,6 +1,10 @@
 // Gradient accumulation: the one function through which every backward rule adds into a
-// gradient buffer (and the helpers of ops/rules.h built on it).
+// gradient buffer (and the helpers of ops/rules.h built on it), and the fused run of a chain
+// of elementwise rules.
+#include <algorithm>
+
 #include "ops/rules.h"
+#include "tapegrad/parallel.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 
@@ -30,6 +34,42 @@ void accumulate_grad(Node& target, Tensor contribution) {
   } else {
     target.grad = contribution.is_exclusive() ? std::move(contribution) : clone(contribution);
   }
+}
+
+void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
+  const Node& first = *chain.front();
+  Node& target = *chain.back()->next[0];
+  const Shape& shape = first.shape;
+  const bool in_place = has_grad_buffer(target, first, shape);
+  Tensor sums = in_place ? target.grad : Tensor::empty(shape, first.dtype);
+  const bool one_value = grad.shape() != shape;  // a sum's gradient, say
+  dispatch_floating(first.dtype, first.name(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* g = grad.data<T>();
+    T* out = sums.data<T>();
+    parallel_for(shape.numel(), kParallelGrain, [&](int64_t begin, int64_t end) {
+      constexpr int64_t kBlock = 1024;  // two blocks of doubles fill half of a 32 KiB L1
+      T blocks[2][kBlock];
+      for (int64_t start = begin; start < end; start += kBlock) {
+        const int64_t n = std::min(kBlock, end - start);
+        const T* in = g + start;
+        if (one_value) in = std::fill_n(blocks[1], n, *g) - n;
+        for (size_t k = 0; k < chain.size(); ++k) {
+          T* result = blocks[k % 2];  // never `in`, which is the other block (or g)
+          chain[k]->unary_grad(in, result, start, n);
+          in = result;
+        }
+        if (in_place)
+          for (int64_t i = 0; i < n; ++i) out[start + i] += in[i];
+        else
+          std::copy_n(in, n, out + start);
+      }
+    });
+  });
+  if (in_place)
+    sums.storage()->bump_version();  // as the add_ of accumulate_grad would
+  else
+    accumulate_grad(target, std::move(sums));
 }
 
 void accumulate_grad_shared(Node* first, Node* second, Tensor grad) {

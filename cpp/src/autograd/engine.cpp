@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <utility>
 
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
@@ -57,11 +58,15 @@ std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& root
     Node* node = stack.back();
     stack.pop_back();
     order.push_back(node);
-    for (const auto& edge : node->next)
-      if (edge && edge->visited_pass_ != pass) {
+    for (const auto& edge : node->next) {
+      if (!edge) continue;
+      if (edge->visited_pass_ != pass) {
         edge->visited_pass_ = pass;
+        edge->dependencies_ = 0;
         stack.push_back(edge.get());
       }
+      ++edge->dependencies_;
+    }
   }
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->sequence_nr_ > b->sequence_nr_; });
   return order;
@@ -116,11 +121,23 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
 
   std::vector<Tensor> results(inputs.size());
+  // Whether something outside the rules sees the gradient of `node`: a hook, autograd.grad,
+  // or a retained .grad.
+  const auto observed = [&](const Node* node) {
+    return !node->hooks.empty() || std::find(captured.begin(), captured.end(), node) != captured.end() ||
+           (into_leaves && !node->retained.expired());
+  };
+  // Whether the input node of a unary map `node` can join its chain: a unary map of the same
+  // shape and dtype whose gradient comes from `node` alone and is seen by nothing else.
+  const auto joins_chain = [&](const Node* node) {
+    const Node* input = node->next[0].get();
+    return input && input->is_unary_map() && input->dependencies_ == 1 && !input->grad.defined() &&
+           input->shape == node->shape && input->dtype == node->dtype && !observed(input);
+  };
+  std::vector<Node*> chain;
   for (Node* node : order) {
     if (!node->grad.defined()) continue;  // no path from a root carried a gradient here
-    const bool captured_here = std::find(captured.begin(), captured.end(), node) != captured.end();
-    const bool observed = !node->hooks.empty() || captured_here || (into_leaves && !node->retained.expired());
-    if (node->grad.shape() != node->shape && (observed || !node->takes_broadcast_grad()))
+    if (node->grad.shape() != node->shape && (observed(node) || !node->takes_broadcast_grad()))
       node->grad = expand_copy(node->grad, node->shape);  // a broadcast gradient, seen in full
     for (const GradHook& hook : node->leaf() ? node->leaf()->hooks : node->hooks) {
       Tensor replaced = hook(node->grad);
@@ -140,8 +157,15 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
         else
           retained->grad = clone(node->grad).impl_ptr();
       }
-    node->apply(std::move(node->grad));
-    if (!retain_graph) node->release_saved();
+    chain.assign(1, node);
+    if (node->is_unary_map() && (node->grad.numel() == 1 || node->grad.shape() == node->shape))
+      while (joins_chain(chain.back())) chain.push_back(chain.back()->next[0].get());
+    if (chain.size() > 1)
+      run_unary_chain(chain, std::exchange(node->grad, Tensor()));  // the others get no .grad: skipped
+    else
+      node->apply(std::move(node->grad));
+    if (!retain_graph)
+      for (Node* done : chain) done->release_saved();
   }
   return results;
 }

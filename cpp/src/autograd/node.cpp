@@ -64,6 +64,10 @@ const Tensor& SavedTensor::unpack(const Node& owner) const {
   return tensor_;
 }
 
+void Node::unary_grad(const void*, void*, int64_t, int64_t) {
+  TG_ASSERT(is_unary_map());  // the engine asks only unary maps, which override this
+}
+
 void Node::release_saved() {
   for_each_saved([](SavedTensor& saved) { saved.release(); });
 }

@@ -248,18 +248,29 @@ struct ScalarPowBackward final : ElementwiseNode {
   SavedTensor base;
   double exponent = 0;
   const char* name() const override { return "PowBackward0"; }
-  void apply(Tensor grad) override {  // d(a^b)/da = b * a^(b-1), and 0 for b == 0 (as torch)
-    dispatch_floating(dtype, name(), [&](auto zero) {
-      using T = decltype(zero);
-      const T b = T(exponent);
-      if (b == 0) return accumulate_grad(*next[0], zeros(next[0]->shape, dtype));
-      with_power<T>(b - 1, [&](auto power) {
-        accumulate_grad_map(*next[0], *this, shape, grad, [b, power](T g, T x) { return g * (b * power(x)); },
-                            base.unpack(*this));
-      });
+  void apply(Tensor grad) override {
+    with_rule([&](auto, auto rule) { accumulate_grad_map(*next[0], *this, shape, grad, rule, base.unpack(*this)); });
+  }
+  bool is_unary_map() const override { return base.held().defined() && base.held().dtype() == dtype; }
+  void unary_grad(const void* grad_output, void* grad_input, int64_t begin, int64_t n) override {
+    with_rule([&](auto zero, auto rule) {
+      unary_rows(grad_output, base.unpack(*this).template data<decltype(zero)>() + begin, grad_input, n, rule);
     });
   }
   void for_each_saved(const SavedVisitor& visit) override { visit(base); }
+
+ private:
+  // Calls fn(zero, rule) with rule(g, x) = g * d(x^b)/dx = g * b * x^(b-1), and 0 for b == 0
+  // (as torch), in the node's dtype: that of `zero`.
+  template <class Fn>
+  void with_rule(Fn&& fn) const {
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      const T b = T(exponent);
+      if (b == 0) return fn(zero, [](T, T) { return T(0); });
+      with_power<T>(b - 1, [&](auto power) { fn(zero, [b, power](T g, T x) { return g * (b * power(x)); }); });
+    });
+  }
 };
 
 struct PowBackward final : ElementwiseNode {
@@ -439,6 +450,14 @@ struct UnaryBackward final : ElementwiseNode {
   void apply(Tensor grad) override {
     accumulate_grad_map(*next[0], *this, shape, grad, [](auto g, auto saved_value) { return Op::grad(g, saved_value); },
                         saved.unpack(*this));
+  }
+  bool is_unary_map() const override { return saved.held().defined() && saved.held().dtype() == dtype; }
+  void unary_grad(const void* grad_output, void* grad_input, int64_t begin, int64_t n) override {
+    dispatch_floating(dtype, name(), [&](auto zero) {
+      using T = decltype(zero);
+      unary_rows(grad_output, saved.unpack(*this).template data<T>() + begin, grad_input, n,
+                 [](T g, T saved_value) { return Op::grad(g, saved_value); });
+    });
   }
   void for_each_saved(const SavedVisitor& visit) override { visit(saved); }
 };

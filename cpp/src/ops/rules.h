@@ -17,6 +17,15 @@ struct ElementwiseNode : Node {
   bool takes_broadcast_grad() const final { return true; }
 };
 
+// The loop of Node::unary_grad for a rule g_in = rule(g_out, saved), in the node's dtype T:
+// grad_input[i] = rule(grad_output[i], saved[i]) for i < n, `saved` at the block's start.
+template <class T, class Rule>
+void unary_rows(const void* grad_output, const T* saved, void* grad_input, int64_t n, Rule rule) {
+  const T* g = static_cast<const T*>(grad_output);
+  T* out = static_cast<T*>(grad_input);
+  for (int64_t i = 0; i < n; ++i) out[i] = rule(g[i], saved[i]);
+}
+
 // Calls fn(zero, grad, saved...) with zero a T of the node's dtype and each tensor as a
 // loops::Input<T>, the saved ones converted to that dtype.
 template <class Fn, class... Saved>
