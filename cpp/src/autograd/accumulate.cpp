@@ -4,9 +4,9 @@
 #include <algorithm>
 
 #include "ops/rules.h"
-#include "tapegrad/parallel.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/parallel.h"
 
 namespace tg {
 namespace {
@@ -43,6 +43,7 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
   const bool in_place = has_grad_buffer(target, first, shape);
   Tensor sums = in_place ? target.grad : Tensor::empty(shape, first.dtype);
   const bool one_value = grad.shape() != shape;  // a sum's gradient, say
+  const bool stream = !in_place && kernels::streams(shape.numel() * int64_t(itemsize(first.dtype)));
   dispatch_floating(first.dtype, first.name(), [&](auto zero) {
     using T = decltype(zero);
     const T* g = grad.data<T>();
@@ -61,6 +62,8 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
         }
         if (in_place)
           for (int64_t i = 0; i < n; ++i) out[start + i] += in[i];
+        else if (stream)
+          loops::stream_row(out + start, n, [in](int64_t i) { return in[i]; });
         else
           std::copy_n(in, n, out + start);
       }
