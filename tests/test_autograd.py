@@ -93,6 +93,108 @@ def test_zero_is_in_place_and_later_backward_reuses_the_buffer():
     assert x.grad.data_ptr() == grad_buffer
 
 
+# Graphs of leaves x, w, b whose gradients have closed forms: after zero_, a backward writes
+# its first contribution over a zeroed .grad (by each path: passed on, mapped, a product's
+# two factors, a fused chain) and adds any later one.
+def _tanh_squared_grad(u):
+    t = np.tanh(u)
+    return 2 * t * (1 - t * t)
+
+
+FIRST_GRADIENT_GRAPHS = [
+    pytest.param(lambda x, w, b: x + w, lambda x, w, b: {"x": np.ones_like(x), "w": np.ones_like(w)}, id="x + w"),
+    pytest.param(lambda x, w, b: x * 3, lambda x, w, b: {"x": np.full_like(x, 3)}, id="x * 3"),
+    pytest.param(lambda x, w, b: x * w, lambda x, w, b: {"x": w, "w": x}, id="x * w"),
+    pytest.param(lambda x, w, b: x.tanh() ** 2, lambda x, w, b: {"x": _tanh_squared_grad(x)}, id="tanh(x)**2"),
+    pytest.param(lambda x, w, b: x * x + x.tanh(), lambda x, w, b: {"x": 2 * x + 1 - np.tanh(x) ** 2},
+                 id="x*x + tanh(x)"),
+    pytest.param(
+        lambda x, w, b: (x * w + b).tanh() ** 2,
+        lambda x, w, b: {"x": _tanh_squared_grad(x * w + b) * w, "w": _tanh_squared_grad(x * w + b) * x,
+                         "b": _tanh_squared_grad(x * w + b)},
+        id="tanh(x*w + b)**2",
+    ),
+]
+
+
+@pytest.mark.parametrize("graph, gradients", FIRST_GRADIENT_GRAPHS)
+@pytest.mark.parametrize("numel", [1, 1000, (1 << 20) + 3])  # the last streams and splits across threads
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_backward_after_zero_writes_the_gradient_over_the_zeros(graph, gradients, numel, dtype):
+    rng = np.random.default_rng(numel)
+    values = {name: rng.uniform(-2, 2, numel).astype(dtype) for name in "xwb"}
+    leaves = {name: tg.tensor(values[name], requires_grad=True) for name in "xwb"}
+    expected = gradients(*(values[name].astype(np.float64) for name in "xwb"))
+    tolerance = {"float32": 1e-5, "float64": 1e-12}[dtype]
+    loss = lambda: graph(*leaves.values()).sum()  # noqa: E731
+    loss().backward()
+    loss().backward()  # every .grad holds twice its gradient
+    buffers = {name: leaves[name].grad.data_ptr() for name in expected}
+    for name in expected:
+        leaves[name].grad.zero_()
+    loss().backward()
+    for name, gradient in expected.items():
+        assert leaves[name].grad.data_ptr() == buffers[name]
+        np.testing.assert_allclose(to_numpy(leaves[name].grad), gradient, rtol=tolerance, atol=tolerance, err_msg=name)
+    loss().backward()  # now added to
+    for name, gradient in expected.items():
+        np.testing.assert_allclose(to_numpy(leaves[name].grad), 2 * gradient, rtol=tolerance, atol=tolerance,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("numel", [5, (1 << 20) + 3])
+def test_backward_after_zeroing_one_factor_adds_into_the_other(numel):
+    x_values, w_values = np.linspace(-1, 1, numel), np.linspace(2, 3, numel)
+    x, w = tg.tensor(x_values, requires_grad=True), tg.tensor(w_values, requires_grad=True)
+    (x * w).sum().backward()
+    x.grad.zero_()
+    (x * w).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), w_values)
+    np.testing.assert_array_equal(to_numpy(w.grad), 2 * x_values)
+
+
+def test_backward_after_zero_writes_a_broadcast_leaf_gradient_over_the_zeros():
+    x = tg.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    b = tg.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    for _ in range(2):
+        (x * b + b).sum().backward()
+        b.grad.zero_()
+        x.grad.zero_()
+    (x * b + b).sum().backward()
+    np.testing.assert_array_equal(to_numpy(b.grad), np.arange(12.0).reshape(4, 3).sum(axis=0) + 4)
+    np.testing.assert_array_equal(to_numpy(x.grad), np.tile([1.0, -2.0, 0.5], (4, 1)))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(to_numpy, id="numpy"),
+        pytest.param(np.asarray, id="asarray"),
+        pytest.param(lambda g: [g[i].item() for i in range(4)], id="item"),
+        pytest.param(lambda g: g.tolist(), id="tolist"),
+        pytest.param(lambda g: to_numpy(g * 2), id="op"),
+        pytest.param(lambda g: to_numpy(g.view(2, 2)).ravel(), id="view"),
+        pytest.param(lambda g: to_numpy(g.detach()), id="detach"),
+        pytest.param(lambda g: [float(value) for value in str(g)[len("tensor(["):-2].split(",")], id="str"),
+    ],
+)
+def test_a_zeroed_grad_reads_as_zeros(read):
+    x = tg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad.zero_()
+    np.testing.assert_array_equal(read(x.grad), np.zeros(4))
+
+
+def test_an_array_sharing_a_grad_sees_zero():
+    x = tg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    (x * x).sum().backward()
+    shared = x.grad.numpy()
+    x.grad.zero_()
+    np.testing.assert_array_equal(shared, np.zeros(4))
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(shared, np.full(4, 3.0))
+
+
 def test_grad_handle_stays_live_across_backward_calls():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     x.sum().backward()

@@ -2,6 +2,7 @@
 // those views share (bumped by every in-place write, checked by saved tensors).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,16 +22,33 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   ~Storage();
 
-  void* data() const { return data_; }
+  // The buffer, its zeros written first if it was zeroed lazily.
+  void* data() const {
+    if (zero_pending_.load(std::memory_order_acquire)) write_pending_zeros();
+    return data_;
+  }
   size_t nbytes() const { return nbytes_; }
+  // Zeroes a pool buffer by marking it (wrapped memory is seen by its owner: false, nothing
+  // done): the zeros are written when data() is next called, unless a writer of every element
+  // takes the mark first. A gradient buffer zeroed between steps is then never written twice
+  // nor read as zeros. The caller holds the only reference to the storage.
+  bool zero_lazily();
+  // Whether the buffer was zeroed lazily and its zeros are not written yet.
+  bool zero_pending() const { return zero_pending_.load(std::memory_order_acquire); }
+  // zero_pending(), clearing the mark without writing the zeros: the caller writes every
+  // element instead (the first gradient, in place of adding it to zeros).
+  bool take_zero_pending() { return zero_pending_.exchange(false, std::memory_order_acq_rel); }
   uint64_t version() const { return version_; }
   void bump_version() { ++version_; }
 
  private:
+  void write_pending_zeros() const;
+
   void* data_;
   size_t nbytes_;
   std::shared_ptr<void> owner_;  // null when the buffer came from the pool
   uint64_t version_ = 0;
+  mutable std::atomic<bool> zero_pending_{false};
 };
 
 // Counters of the buffer pool, for tests and benchmarks.

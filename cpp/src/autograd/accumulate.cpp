@@ -28,7 +28,16 @@ void accumulate_grad(Node& target, Tensor contribution) {
   if (needs_sum(contribution.shape(), target.shape)) contribution = sum_to_shape(contribution, target.shape);
   if (target.grad.defined()) {
     if (target.grad.shape() != target.shape) target.grad = expand_copy(target.grad, target.shape);  // was broadcast
-    add_(target.grad, contribution);
+    if (!target.grad.storage()->take_zero_pending()) {
+      add_(target.grad, contribution);
+      return;
+    }
+    dispatch_floating(target.dtype, "accumulate_grad", [&](auto zero) {  // written over the lazy zeros
+      using T = decltype(zero);
+      loops::map(target.grad.data<T>(), target.shape, [](T g) { return g; },
+                 loops::Input<T>{contribution.data<T>(), contribution.shape()});
+    });
+    target.grad.storage()->bump_version();
   } else if (contribution.shape() != target.shape && !target.takes_broadcast_grad()) {
     target.grad = expand_copy(contribution, target.shape);
   } else {
@@ -41,9 +50,10 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
   Node& target = *chain.back()->next[0];
   const Shape& shape = first.shape;
   const bool in_place = has_grad_buffer(target, first, shape);
+  const bool adds = in_place && !target.grad.storage()->take_zero_pending();  // else writes every element
   Tensor sums = in_place ? target.grad : Tensor::empty(shape, first.dtype);
   const bool one_value = grad.shape() != shape;  // a sum's gradient, say
-  const bool stream = !in_place && kernels::streams(shape.numel() * int64_t(itemsize(first.dtype)));
+  const bool stream = !adds && kernels::streams(shape.numel() * int64_t(itemsize(first.dtype)));
   dispatch_floating(first.dtype, first.name(), [&](auto zero) {
     using T = decltype(zero);
     const T* g = grad.data<T>();
@@ -60,7 +70,7 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
           chain[k]->unary_grad(in, result, start, n);
           in = result;
         }
-        if (in_place)
+        if (adds)
           for (int64_t i = 0; i < n; ++i) out[start + i] += in[i];
         else if (stream)
           loops::stream_row(out + start, n, [in](int64_t i) { return in[i]; });

@@ -136,6 +136,11 @@ Tensor& zero_(Tensor& self) {
   check_inplace_allowed("zero_", self);
   if (is_grad_enabled() && self.requires_grad())
     return write_inplace("zero_", self, [&](const Tensor& old) { return zeros(old.shape(), old.dtype()); });
+  // A buffer no view or numpy array shares (a .grad between steps) is zeroed lazily.
+  if (self.storage().use_count() == 1 && self.storage()->zero_lazily()) {
+    self.storage()->bump_version();
+    return self;
+  }
   return fill_unrecorded(self, 0);
 }
 

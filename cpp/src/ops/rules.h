@@ -59,17 +59,21 @@ inline bool has_grad_buffer(const Node& target, const Node& node, const Shape& s
 
 // Adds op(grad, saved...) over `shape` (of target's input; each operand broadcast to it and
 // converted to the node's dtype) into the gradient of `target`. When target has its gradient
-// buffer (has_grad_buffer), one pass adds into it: g_in += op(g_out, saved...). Otherwise the
-// map makes a contribution for accumulate_grad, which allocates (or moves it in),
-// un-broadcasts and converts.
+// buffer (has_grad_buffer), one pass adds into it: g_in += op(g_out, saved...), or writes
+// over it if it was zeroed lazily. Otherwise the map makes a contribution for
+// accumulate_grad, which allocates (or moves it in), un-broadcasts and converts.
 template <class Op, class... Saved>
 void accumulate_grad_map(Node& target, const Node& node, const Shape& shape, const Tensor& grad, Op op,
                          const Saved&... saved) {
   if (!has_grad_buffer(target, node, shape)) return accumulate_grad(target, gradient_map(node, shape, grad, op, saved...));
+  const bool adds = !target.grad.storage()->take_zero_pending();
   with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
     using T = decltype(zero);
-    loops::update(target.grad.data<T>(), shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
-                  inputs...);
+    if (adds)
+      loops::update(target.grad.data<T>(), shape, [op](T sum, T g, auto... values) { return sum + op(g, values...); },
+                    inputs...);
+    else
+      loops::map(target.grad.data<T>(), shape, op, inputs...);  // gradient_map's loop
   }, saved...);
   target.grad.storage()->bump_version();  // as the add_ of accumulate_grad would
 }
@@ -77,18 +81,22 @@ void accumulate_grad_map(Node& target, const Node& node, const Shape& shape, con
 // accumulate_grad_map into two nodes at once, first_op's result into `first` and second_op's
 // into `second`, in one pass over the operands, when both have their gradient buffer in
 // `shape` and the buffers are two: a product's rule then reads g, a and b once, not twice.
-// Returns false, having done nothing, otherwise.
+// Returns false, having done nothing, otherwise. A buffer zeroed lazily is still read (its
+// lines are fetched to be written anyway) but its values are not added to.
 template <class FirstOp, class SecondOp, class... Saved>
 bool accumulate_grad_maps_in_place(Node& first, Node& second, const Node& node, const Shape& shape, const Tensor& grad,
                                    FirstOp first_op, SecondOp second_op, const Saved&... saved) {
   if (!has_grad_buffer(first, node, shape) || !has_grad_buffer(second, node, shape) ||
       first.grad.storage() == second.grad.storage())
     return false;
+  const bool first_adds = !first.grad.storage()->take_zero_pending();
+  const bool second_adds = !second.grad.storage()->take_zero_pending();
   with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
     using T = decltype(zero);
     loops::update_pair(first.grad.data<T>(), second.grad.data<T>(), shape,
-                       [first_op](T sum, T g, auto... values) { return sum + first_op(g, values...); },
-                       [second_op](T sum, T g, auto... values) { return sum + second_op(g, values...); }, inputs...);
+                       [=](T sum, T g, auto... values) { return (first_adds ? sum : T(0)) + first_op(g, values...); },
+                       [=](T sum, T g, auto... values) { return (second_adds ? sum : T(0)) + second_op(g, values...); },
+                       inputs...);
   }, saved...);
   first.grad.storage()->bump_version();
   second.grad.storage()->bump_version();

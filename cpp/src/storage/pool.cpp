@@ -2,6 +2,7 @@
 // the next request of that class, so a steady-state training step asks the system for
 // no memory (and, for large buffers, takes no page faults).
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -125,6 +126,22 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_ptr<void> owner) {
   TG_ASSERT(owner != nullptr);
   return std::make_shared<Storage>(data, nbytes, std::move(owner));
+}
+
+bool Storage::zero_lazily() {
+  if (owner_) return false;
+  zero_pending_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Storage::write_pending_zeros() const {
+  // Kernels read their operands before they split across the pool, but a rule's saved tensor
+  // may be read from a worker: the first thread writes the zeros, any other waits for them.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!zero_pending_.load(std::memory_order_relaxed)) return;
+  std::memset(data_, 0, nbytes_);
+  zero_pending_.store(false, std::memory_order_release);
 }
 
 Storage::~Storage() {

@@ -1,8 +1,12 @@
 // The caching buffer pool: freed buffers are reused by size class, every buffer is
-// 64-byte aligned, and a steady-state training step asks the system for no memory.
+// 64-byte aligned, a steady-state training step asks the system for no memory, and a pool
+// buffer zeroed lazily reads as zeros.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
 
 #include "../testing.h"
 
@@ -86,6 +90,61 @@ TEST(Pool, ASteadyStateTrainingStepAllocatesNoBuffers) {
   const uint64_t os_allocations = pool_stats().os_allocations;
   for (int i = 0; i < 10; ++i) step();
   EXPECT_EQ(pool_stats().os_allocations, os_allocations);
+}
+
+TEST(Storage, ABufferZeroedLazilyReadsAsZeros) {
+  const auto storage = Storage::allocate(kOddSize);
+  std::memset(storage->data(), 0xff, storage->nbytes());
+  ASSERT_TRUE(storage->zero_lazily());
+  EXPECT_TRUE(storage->zero_pending());
+  const auto* bytes = static_cast<const unsigned char*>(storage->data());
+  EXPECT_FALSE(storage->zero_pending());
+  for (size_t i = 0; i < storage->nbytes(); ++i) ASSERT_EQ(bytes[i], 0) << "byte " << i;
+}
+
+TEST(Storage, TakingTheMarkLeavesTheBufferToTheTaker) {
+  const auto storage = Storage::allocate(kOddSize);
+  std::memset(storage->data(), 0xff, storage->nbytes());
+  ASSERT_TRUE(storage->zero_lazily());
+  EXPECT_TRUE(storage->take_zero_pending());
+  EXPECT_FALSE(storage->take_zero_pending());
+  EXPECT_EQ(static_cast<const unsigned char*>(storage->data())[0], 0xff);  // the taker writes it
+}
+
+TEST(Storage, WrappedMemoryIsNeverZeroedLazily) {
+  std::vector<float> owned(16, 1.0f);
+  const auto storage = Storage::wrap(owned.data(), owned.size() * sizeof(float), std::make_shared<int>(0));
+  EXPECT_FALSE(storage->zero_lazily());
+  EXPECT_FALSE(storage->zero_pending());
+  EXPECT_EQ(owned[0], 1.0f);
+}
+
+TEST(Storage, ThreadsReadingABufferZeroedLazilyAllSeeZeros) {
+  const size_t nbytes = size_t(1) << 22;
+  for (int round = 0; round < 20; ++round) {
+    const auto storage = Storage::allocate(nbytes);
+    std::memset(storage->data(), 0xff, nbytes);
+    ASSERT_TRUE(storage->zero_lazily());
+    std::vector<int> last_bytes(4, -1);
+    std::vector<std::thread> readers;
+    for (size_t k = 0; k < last_bytes.size(); ++k)
+      readers.emplace_back([&, k] { last_bytes[k] = static_cast<const unsigned char*>(storage->data())[nbytes - 1]; });
+    for (std::thread& reader : readers) reader.join();
+    for (int byte : last_bytes) ASSERT_EQ(byte, 0) << "round " << round;
+  }
+}
+
+TEST(Tensor, ZeroOfAnUnsharedBufferIsLazyAndOfASharedOneIsNot) {
+  Tensor t = full(Shape{1000}, 3.0, DType::Float32);
+  zero_(t);
+  EXPECT_TRUE(t.storage()->zero_pending());
+  EXPECT_EQ(sum(t).item(), 0.0);
+
+  Tensor u = full(Shape{1000}, 3.0, DType::Float32);
+  const Tensor view = reshape(u, {10, 100});  // shares the buffer
+  zero_(u);
+  EXPECT_FALSE(u.storage()->zero_pending());
+  EXPECT_EQ(sum(view).item(), 0.0);
 }
 
 }  // namespace
