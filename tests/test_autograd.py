@@ -296,7 +296,7 @@ UNARY_CHAINS = [
 ]
 
 
-@pytest.mark.parametrize("numel", [0, 1, 7, 1024, 150_001])
+@pytest.mark.parametrize("numel", [0, 1, 7, 1024, 2049, 150_001])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("fn, derivative", UNARY_CHAINS)
 @pytest.mark.parametrize("reduction", ["sum", "weights"])

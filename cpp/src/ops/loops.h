@@ -21,32 +21,54 @@
 
 namespace tg::loops {
 
-// out[i] = value(i) for i < n with stores past the caches (kernels::kStreamingBytes says
-// when that pays): value is computed for 128 bytes at a time into a local chunk, which goes
-// out in aligned 32-byte non-temporal stores. The fence at the end orders those stores (the
-// usual release and acquire do not) before whatever tells another thread the row is done.
-template <class T, class Value>
-void stream_row(T* out, int64_t n, Value value) {
+// outs[k][i] = values(i)[k] for i < n and each of the N outputs, with stores past the caches
+// (kernels::kStreamingBytes says when that pays): the values are computed for 128 bytes of
+// each output at a time into local chunks, which go out in aligned 32-byte non-temporal
+// stores. The outputs share their alignment (else the stores are plain). The fence at the end
+// orders those stores (the usual release and acquire do not) before whatever tells another
+// thread the rows are done.
+template <class T, size_t N, class Values>
+void stream_rows(const std::array<T*, N>& outs, int64_t n, Values values) {
+  const auto store = [&](int64_t i) {
+    const std::array<T, N> value = values(i);
+    for (size_t k = 0; k < N; ++k) outs[k][i] = value[k];
+  };
+  const auto misalignment = [](const T* out) { return reinterpret_cast<uintptr_t>(out) % 32; };
   int64_t i = 0;
 #if defined(__AVX__)
+  bool aligned_alike = true;
+  for (size_t k = 1; k < N; ++k) aligned_alike = aligned_alike && misalignment(outs[k]) == misalignment(outs[0]);
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     constexpr int64_t kVector = 32 / sizeof(T), kChunk = 4 * kVector;
-    for (; i < n && reinterpret_cast<uintptr_t>(out + i) % 32 != 0; ++i) out[i] = value(i);
-    for (; i + kChunk <= n; i += kChunk) {
-      alignas(32) T chunk[kChunk];
-#pragma GCC unroll 1  // unrolled, it inlines value() 32 times: compile time, no speed
-      for (int64_t j = 0; j < kChunk; ++j) chunk[j] = value(i + j);
-      for (int64_t j = 0; j < kChunk; j += kVector) {
-        if constexpr (sizeof(T) == 4)
-          _mm256_stream_ps(out + i + j, _mm256_load_ps(chunk + j));
-        else
-          _mm256_stream_pd(out + i + j, _mm256_load_pd(chunk + j));
+    if (aligned_alike) {
+      for (; i < n && misalignment(outs[0] + i) != 0; ++i) store(i);
+      for (; i + kChunk <= n; i += kChunk) {
+        alignas(32) T chunks[N][kChunk];
+#pragma GCC unroll 1  // unrolled, it inlines values() 32 times: compile time, no speed
+        for (int64_t j = 0; j < kChunk; ++j) {
+          const std::array<T, N> value = values(i + j);
+          for (size_t k = 0; k < N; ++k) chunks[k][j] = value[k];
+        }
+        for (size_t k = 0; k < N; ++k) {
+          for (int64_t j = 0; j < kChunk; j += kVector) {
+            if constexpr (sizeof(T) == 4)
+              _mm256_stream_ps(outs[k] + i + j, _mm256_load_ps(chunks[k] + j));
+            else
+              _mm256_stream_pd(outs[k] + i + j, _mm256_load_pd(chunks[k] + j));
+          }
+        }
       }
+      _mm_sfence();
     }
-    _mm_sfence();
   }
 #endif
-  for (; i < n; ++i) out[i] = value(i);
+  for (; i < n; ++i) store(i);
+}
+
+// stream_rows for one output: out[i] = value(i).
+template <class T, class Value>
+void stream_row(T* out, int64_t n, Value value) {
+  stream_rows<T, 1>({out}, n, [&value](int64_t i) { return std::array<T, 1>{static_cast<T>(value(i))}; });
 }
 
 // The rows of an iteration over `shape`: size-1 dims dropped and dims that stay contiguous
@@ -287,9 +309,10 @@ void update(T* data, const Shape& shape, Op op, Input<In>... inputs) {
 }
 
 template <class T, class FirstOp, class SecondOp, size_t... K, class... In>
-void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shape& shape, FirstOp first_op,
-                      SecondOp second_op, Input<In>... inputs) {
+void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shape& shape, bool overwrite,
+                      FirstOp first_op, SecondOp second_op, Input<In>... inputs) {
   constexpr size_t N = 1 + sizeof...(In);
+  const bool stream = overwrite && kernels::streams(int64_t(sizeof(T)) * shape.numel());
   parallel_for_each_row<N>(shape, {&shape, &inputs.shape...},
                            [&](const std::array<int64_t, N>& offsets, int64_t n, const std::array<int64_t, N>& steps) {
                              T* f = first + offsets[0];  // both buffers are operand 0: they have its shape
@@ -297,6 +320,11 @@ void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shap
                              with_readers(
                                  steps.data() + 1,
                                  [&](auto... readers) {
+                                   if (stream)
+                                     return stream_rows<T, 2>({f, s}, n, [&](int64_t i) {
+                                       return std::array<T, 2>{static_cast<T>(first_op(T(0), readers[i]...)),
+                                                               static_cast<T>(second_op(T(0), readers[i]...))};
+                                     });
                                    for (int64_t i = 0; i < n; ++i) {
                                      f[i] = first_op(f[i], readers[i]...);
                                      s[i] = second_op(s[i], readers[i]...);
@@ -308,10 +336,13 @@ void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shap
 
 // first[i] = first_op(first[i], inputs[i]...) and second[i] = second_op(second[i],
 // inputs[i]...) over `shape` (the shape of both buffers, which do not overlap), in one pass
-// over the inputs: update for two buffers at once.
+// over the inputs: update for two buffers at once. With `overwrite`, the buffers' values are
+// taken as zeros and not read, and large buffers are streamed (for any reader pattern: the
+// pair has few callers to compile it for).
 template <class T, class FirstOp, class SecondOp, class... In>
-void update_pair(T* first, T* second, const Shape& shape, FirstOp first_op, SecondOp second_op, Input<In>... inputs) {
-  update_pair_rows(std::index_sequence_for<In...>{}, first, second, shape, first_op, second_op, inputs...);
+void update_pair(T* first, T* second, const Shape& shape, bool overwrite, FirstOp first_op, SecondOp second_op,
+                 Input<In>... inputs) {
+  update_pair_rows(std::index_sequence_for<In...>{}, first, second, shape, overwrite, first_op, second_op, inputs...);
 }
 
 // data[i] = value for i in [0, n), split across the thread pool and streamed when large.

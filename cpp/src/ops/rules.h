@@ -81,8 +81,9 @@ void accumulate_grad_map(Node& target, const Node& node, const Shape& shape, con
 // accumulate_grad_map into two nodes at once, first_op's result into `first` and second_op's
 // into `second`, in one pass over the operands, when both have their gradient buffer in
 // `shape` and the buffers are two: a product's rule then reads g, a and b once, not twice.
-// Returns false, having done nothing, otherwise. A buffer zeroed lazily is still read (its
-// lines are fetched to be written anyway) but its values are not added to.
+// Returns false, having done nothing, otherwise. Buffers zeroed lazily are written without
+// being read; if only one was, it is read (its lines are fetched to be written anyway) and
+// its values are not added to.
 template <class FirstOp, class SecondOp, class... Saved>
 bool accumulate_grad_maps_in_place(Node& first, Node& second, const Node& node, const Shape& shape, const Tensor& grad,
                                    FirstOp first_op, SecondOp second_op, const Saved&... saved) {
@@ -93,7 +94,7 @@ bool accumulate_grad_maps_in_place(Node& first, Node& second, const Node& node, 
   const bool second_adds = !second.grad.storage()->take_zero_pending();
   with_rule_inputs(node, grad, [&](auto zero, auto... inputs) {
     using T = decltype(zero);
-    loops::update_pair(first.grad.data<T>(), second.grad.data<T>(), shape,
+    loops::update_pair(first.grad.data<T>(), second.grad.data<T>(), shape, !first_adds && !second_adds,
                        [=](T sum, T g, auto... values) { return (first_adds ? sum : T(0)) + first_op(g, values...); },
                        [=](T sum, T g, auto... values) { return (second_adds ? sum : T(0)) + second_op(g, values...); },
                        inputs...);
