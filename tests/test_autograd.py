@@ -104,6 +104,7 @@ def _tanh_squared_grad(u):
 FIRST_GRADIENT_GRAPHS = [
     pytest.param(lambda x, w, b: x + w, lambda x, w, b: {"x": np.ones_like(x), "w": np.ones_like(w)}, id="x + w"),
     pytest.param(lambda x, w, b: x * 3, lambda x, w, b: {"x": np.full_like(x, 3)}, id="x * 3"),
+    pytest.param(lambda x, w, b: x * w - b, lambda x, w, b: {"x": w, "w": x, "b": -np.ones_like(b)}, id="x*w - b"),
     pytest.param(lambda x, w, b: x * w, lambda x, w, b: {"x": w, "w": x}, id="x * w"),
     pytest.param(lambda x, w, b: x.tanh() ** 2, lambda x, w, b: {"x": _tanh_squared_grad(x)}, id="tanh(x)**2"),
     pytest.param(lambda x, w, b: x * x + x.tanh(), lambda x, w, b: {"x": 2 * x + 1 - np.tanh(x) ** 2},

@@ -73,9 +73,36 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
 namespace {
 // Add and sub pass their gradient on unmapped, to be summed down to each input's shape: it
 // must come in the output's shape, so they are not ElementwiseNodes.
-struct AddBackward final : Node {
+// The nodes of a + b and a - b, whose rules pass their gradient on (negated for b of a - b).
+// A sum's gradient, one value for every element of the output, reaches each input as one
+// value too: times the number of output elements each input element feeds, numel(out) /
+// numel(in) (0 for an empty output). So nothing of the output's size is written.
+struct PassingNode : Node {
+  bool takes_broadcast_grad() const final { return true; }
+  void apply(Tensor grad) final {
+    if (grad.numel() == 1 && shape.numel() != 1) {
+      const double value = grad.item();
+      for (size_t k = 0; k < 2; ++k) {
+        if (!next[k]) continue;
+        const int64_t inputs = next[k]->shape.numel();
+        const double feeds = inputs == 0 ? 0.0 : double(shape.numel() / inputs);
+        accumulate_grad(*next[k], scalar_tensor(sign(k) * value * feeds, dtype));
+      }
+      return;
+    }
+    if (grad.shape() != shape) grad = expand_copy(grad, shape);  // a broadcast gradient of more than one value
+    apply_full(std::move(grad));
+  }
+
+ private:
+  virtual double sign(size_t input) const = 0;
+  virtual void apply_full(Tensor grad) = 0;
+};
+
+struct AddBackward final : PassingNode {
   const char* name() const override { return "AddBackward0"; }
-  void apply(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }  // d(a+b)/da = d(a+b)/db = 1
+  double sign(size_t) const override { return 1; }  // d(a+b)/da = d(a+b)/db = 1
+  void apply_full(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }
 };
 }  // namespace
 
@@ -86,12 +113,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 namespace {
-struct SubBackward final : Node {
+struct SubBackward final : PassingNode {
   const char* name_ = "SubBackward0";
   const char* name() const override { return name_; }
-  void apply(Tensor grad) override {
-    if (next[1]) accumulate_grad_map(*next[1], *this, shape, grad, [](auto g) { return -g; });  // d(a-b)/db = -1
-    if (next[0]) accumulate_grad(*next[0], std::move(grad));  // d(a-b)/da = 1
+  double sign(size_t input) const override { return input == 0 ? 1 : -1; }  // d(a-b)/da = 1, d(a-b)/db = -1
+  void apply_full(Tensor grad) override {
+    if (next[1]) accumulate_grad_map(*next[1], *this, shape, grad, [](auto g) { return -g; });
+    if (next[0]) accumulate_grad(*next[0], std::move(grad));
   }
 };
 }  // namespace
