@@ -336,9 +336,10 @@ void update_pair_rows(std::index_sequence<K...>, T* first, T* second, const Shap
 
 // first[i] = first_op(first[i], inputs[i]...) and second[i] = second_op(second[i],
 // inputs[i]...) over `shape` (the shape of both buffers, which do not overlap), in one pass
-// over the inputs: update for two buffers at once. With `overwrite`, the buffers' values are
-// taken as zeros and not read, and large buffers are streamed (for any reader pattern: the
-// pair has few callers to compile it for).
+// over the inputs: update for two buffers at once. `overwrite` says that the ops ignore the
+// buffers' values (both were zeroed lazily): large buffers are then streamed, never read, the
+// ops given zeros in their place (for any reader pattern: the pair has few callers to compile
+// it for).
 template <class T, class FirstOp, class SecondOp, class... In>
 void update_pair(T* first, T* second, const Shape& shape, bool overwrite, FirstOp first_op, SecondOp second_op,
                  Input<In>... inputs) {

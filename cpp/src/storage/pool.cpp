@@ -1,6 +1,7 @@
 // The caching buffer pool: freed buffers go to a free list of their size class and serve
 // the next request of that class, so a steady-state training step asks the system for
-// no memory (and, for large buffers, takes no page faults).
+// no memory (and, for large buffers, takes no page faults). Storage, which holds a pool
+// buffer, allocates, frees and lazily zeroes it here.
 #include <cstdlib>
 #include <cstring>
 #include <limits>
