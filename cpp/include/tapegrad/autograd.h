@@ -39,8 +39,8 @@ class Node {
   // The leaf this node accumulates into, for AccumulateGrad; null for an op's node.
   virtual TensorImpl* leaf() const { return nullptr; }
   // Whether apply() takes a gradient that only broadcasts to `shape` (a sum's gradient: one
-  // number) as it is. The elementwise rules do, as they read their gradient broadcast anyway;
-  // for every other node the gradient is expanded to `shape` first.
+  // number) as it is. The elementwise rules do, as they read their gradient broadcast anyway,
+  // and so do add and sub; for every other node the gradient is expanded to `shape` first.
   virtual bool takes_broadcast_grad() const { return false; }
   // Whether the op maps one input elementwise, that input having the output's shape and the
   // node's dtype, so that unary_grad gives its gradient block by block: the engine then runs a

@@ -71,12 +71,11 @@ Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, boo
 // --- add, sub, neg ---
 
 namespace {
-// Add and sub pass their gradient on unmapped, to be summed down to each input's shape: it
-// must come in the output's shape, so they are not ElementwiseNodes.
-// The nodes of a + b and a - b, whose rules pass their gradient on (negated for b of a - b).
-// A sum's gradient, one value for every element of the output, reaches each input as one
-// value too: times the number of output elements each input element feeds, numel(out) /
-// numel(in) (0 for an empty output). So nothing of the output's size is written.
+// The nodes of a + b and a - b, whose rules pass their gradient on (negated for b of a - b),
+// to be summed down to each input's shape. A sum's gradient, one value for every element of
+// the output, reaches each input as one value too: times the number of output elements each
+// input element feeds, numel(out) / numel(in) (0 for an empty output), which is why they are
+// not ElementwiseNodes. So nothing of the output's size is written.
 struct PassingNode : Node {
   bool takes_broadcast_grad() const final { return true; }
   void apply(Tensor grad) final {
