@@ -2,13 +2,14 @@
 // parallel_for, which splits a large loop over the pool's persistent workers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tg {
 
-// The threads one op may use: tapegrad's pool (elementwise kernels, fills) and OpenBLAS's
-// (matrix products) both get `threads`. They never run at once for one caller: an op is
-// either a BLAS call or a loop of ours, so the process stays at `threads` busy cores.
+// The threads one op may use: tapegrad's pool runs elementwise kernels and fills on
+// `threads`, and OpenBLAS's matrix products on as many (through run_blas_jobs, where the
+// OpenBLAS build has a threading callback; else on OpenBLAS's own `threads`).
 // The default is OMP_NUM_THREADS when set, else the cores this process may run on
 // (its affinity mask); until set_num_threads is called, OpenBLAS keeps its own default.
 void set_num_threads(int threads);
@@ -24,6 +25,16 @@ constexpr int64_t kParallelGrain = int64_t(1) << 15;
 namespace detail {
 using ChunkFunction = void (*)(const void* fn, int64_t begin, int64_t end);
 void run_parallel(int64_t n, int64_t grain, ChunkFunction call, const void* fn);
+
+// OpenBLAS's threading callback, installed when tapegrad loads: runs
+// dojob(i, job_data + i * job_size, dojob_data) for each i in [0, jobs) and returns when all
+// are done. One pool then serves both: OpenBLAS's own workers spin for about 0.1 s after
+// each call, and on 2 cores took one from the elementwise ops between matrix products.
+// Its jobs wait for each other (the threads of a level-3 product spin on each other's
+// progress), so they run all at once, each on its own thread; and jobs of different calls
+// share OpenBLAS's per-job buffers, so one call runs at a time.
+void run_blas_jobs(int sync, void (*dojob)(int, void*, int), int jobs, size_t job_size, void* job_data,
+                   int dojob_data) noexcept;
 }  // namespace detail
 
 // Calls fn(begin, end) over consecutive chunks that cover [0, n), each of at least `grain`

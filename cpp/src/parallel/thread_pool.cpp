@@ -1,4 +1,5 @@
-// The intra-op thread pool behind parallel_for, and the thread count it shares with OpenBLAS.
+// The intra-op thread pool behind parallel_for, and the thread count it shares with OpenBLAS,
+// whose parallel work runs on the pool too.
 #include <pthread.h>
 #include <sched.h>
 
@@ -69,8 +70,11 @@ class ThreadPool {
   }
 
   int threads() const { return threads_; }
+  int workers() const { return int(workers_.size()); }
 
   // Runs call(fn, begin, end) over `chunks` even chunks of [0, n); one caller at a time.
+  // With chunks <= workers() + 1, chunks that wait for each other all run: a thread claims
+  // another chunk only after finishing one, so while one is unclaimed a thread is free.
   void run(int64_t n, int64_t chunks, detail::ChunkFunction call, const void* fn) {
     n_ = n;
     call_ = call;
@@ -205,6 +209,16 @@ PoolState& state() {
   return *current;  // another thread installed one first
 }
 
+// The pool of `threads` threads, built anew when the count changed; the caller holds the
+// owner lock.
+ThreadPool& pool_of(PoolState& state, int threads) {
+  if (!state.pool || state.pool->threads() != threads) {
+    state.pool.reset();  // joins the old workers first
+    state.pool = std::make_unique<ThreadPool>(threads);
+  }
+  return *state.pool;
+}
+
 }  // namespace
 
 void set_num_threads(int threads) {
@@ -225,13 +239,42 @@ void run_parallel(int64_t n, int64_t grain, ChunkFunction call, const void* fn) 
   PoolState& pool = state();
   std::unique_lock<std::mutex> owner(pool.owner, std::try_to_lock);
   if (!owner.owns_lock()) return call(fn, 0, n);  // another thread's op has the pool: no oversubscription
-  if (!pool.pool || pool.pool->threads() != threads) {
-    pool.pool.reset();  // joins the old workers first
-    pool.pool = std::make_unique<ThreadPool>(threads);
+  pool_of(pool, threads).run(n, chunks, call, fn);
+}
+
+void run_blas_jobs(int, void (*dojob)(int, void*, int), int jobs, size_t job_size, void* job_data,
+                   int dojob_data) noexcept {
+  auto* data = static_cast<char*>(job_data);
+  const auto job = [&](int64_t i) { dojob(int(i), data + i * job_size, dojob_data); };
+  const ChunkFunction call = [](const void* f, int64_t begin, int64_t) { (*static_cast<decltype(job)*>(f))(begin); };
+  if (jobs == 1) return job(0);
+  // Threads of their own, all started before this thread runs job 0; one that cannot start
+  // ends the process (noexcept), as the jobs already running would wait for it forever.
+  const auto on_new_threads = [&] {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < jobs; ++i) threads.emplace_back(job, i);
+    job(0);
+    for (std::thread& thread : threads) thread.join();
+  };
+  if (inside_parallel_region) {  // from a chunk of a parallel_for, which has the pool: tapegrad never does this
+    static std::mutex nested;
+    std::lock_guard<std::mutex> lock(nested);
+    return on_new_threads();
   }
-  pool.pool->run(n, chunks, call, fn);
+  PoolState& pool = state();
+  std::lock_guard<std::mutex> owner(pool.owner);  // waits for another thread's op or BLAS call
+  ThreadPool& workers = pool_of(pool, get_num_threads());
+  if (jobs > workers.workers() + 1) return on_new_threads();  // OPENBLAS_NUM_THREADS above ours, say
+  workers.run(jobs, jobs, call, &job);  // chunk i is [i, i + 1)
 }
 
 }  // namespace detail
+
+#ifdef TAPEGRAD_OPENBLAS_THREADS_CALLBACK
+namespace {
+// Installed when the library loads, before any BLAS call of ours.
+const bool blas_runs_on_the_pool = (TG_OPENBLAS(set_threads_callback_function)(&detail::run_blas_jobs), true);
+}  // namespace
+#endif
 
 }  // namespace tg

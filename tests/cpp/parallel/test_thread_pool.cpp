@@ -1,6 +1,7 @@
 // The intra-op thread pool: parallel_for covers its range once, in chunks of at least the
 // grain, on several threads; runs inline when small, nested, single-threaded or contended;
-// passes a chunk's exception to the caller; and survives fork.
+// passes a chunk's exception to the caller; and survives fork. OpenBLAS's jobs run on it
+// all at once, one call at a time, and its threaded products stay right.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -178,6 +179,126 @@ TEST(ThreadPool, ConcurrentCallersEachGetTheirWholeRange) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// OpenBLAS's jobs for run_blas_jobs: each counts its runs and then, as the threads of a
+// level-3 product do, spins until every job of its call has started. The deadline turns a
+// job that never runs beside the others into a failure, not a hang.
+struct BlasJobs {
+  static constexpr int kMaxJobs = 8;
+  std::atomic<int> started{0};
+  std::atomic<int> runs[kMaxJobs] = {};
+  std::atomic<bool> timed_out{false};
+  int jobs = 0;
+
+  static void run(int index, void* job, int dojob_data) {
+    BlasJobs& self = **static_cast<BlasJobs**>(job);
+    EXPECT_EQ(dojob_data, 7);
+    self.runs[index].fetch_add(1);
+    self.started.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (self.started.load() < self.jobs)
+      if (std::chrono::steady_clock::now() > deadline) {
+        self.timed_out = true;
+        return;
+      }
+  }
+
+  // Calls run_blas_jobs as OpenBLAS does: an array of job records, passed with its element size.
+  void call(int count) {
+    jobs = count;
+    started = 0;
+    for (auto& r : runs) r = 0;
+    std::vector<BlasJobs*> records(count, this);
+    detail::run_blas_jobs(1, &BlasJobs::run, count, sizeof(BlasJobs*), records.data(), 7);
+    EXPECT_FALSE(timed_out) << count << " jobs did not all run at once";
+    for (int i = 0; i < kMaxJobs; ++i) EXPECT_EQ(runs[i].load(), i < count ? 1 : 0) << "job " << i << " of " << count;
+  }
+};
+
+TEST(ThreadPool, BlasJobsRunOnceEachAndAllAtOnce) {
+  // With 2 and 4 threads: up to the thread count on the pool, more on threads of their own.
+  for (const int threads : {1, 2, 4}) {
+    WithThreads with(threads);
+    BlasJobs jobs;
+    for (int count = 1; count <= BlasJobs::kMaxJobs; ++count) jobs.call(count);
+  }
+}
+
+TEST(ThreadPool, BlasJobsRunAtOnceFromInsideAParallelFor) {
+  WithThreads with(2);
+  std::atomic<int> calls{0};
+  parallel_for(4, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      BlasJobs jobs;
+      jobs.call(2);
+      calls.fetch_add(1);
+    }
+  });
+  EXPECT_EQ(calls.load(), 4);
+}
+
+// OpenBLAS gives job i of any call the same scratch buffer, so jobs with one index must
+// never run at once: each marks its index busy while it runs.
+TEST(ThreadPool, ConcurrentBlasCallsNeverRunOneJobIndexTwiceAtOnce) {
+  WithThreads with(2);
+  static std::atomic<int> busy[2];
+  static std::atomic<int> overlaps{0};
+  const auto dojob = [](int index, void*, int) {
+    if (busy[index].fetch_add(1) != 0) overlaps.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    busy[index].fetch_sub(1);
+  };
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      char records[2];
+      for (int round = 0; round < 100; ++round) detail::run_blas_jobs(1, dojob, 2, 1, records, 0);
+    });
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_EQ(overlaps.load(), 0);
+}
+
+// A product large enough that OpenBLAS splits it across threads, against a sum in double.
+void expect_threaded_product_right() {
+  constexpr int64_t n = 300;
+  const std::vector<double> a = testing::draw(n * n, testing::Domain::Real, 11), b = testing::draw(n * n, testing::Domain::Real, 12);
+  const std::vector<double> product = testing::values(matmul(testing::tensor(a, Shape{n, n}), testing::tensor(b, Shape{n, n})));
+  for (int64_t i = 0; i < n; i += 7)
+    for (int64_t j = 0; j < n; j += 5) {
+      double expected = 0;
+      for (int64_t k = 0; k < n; ++k) expected += double(float(a[i * n + k])) * double(float(b[k * n + j]));
+      EXPECT_NEAR(product[i * n + j], expected, 1e-4 * n) << "at (" << i << ", " << j << ")";
+    }
+}
+
+#ifdef TAPEGRAD_OPENBLAS_THREADS_CALLBACK
+// OpenBLAS runs its jobs on tapegrad's pool: a threaded product waits while another
+// thread's parallel_for has the pool.
+TEST(ThreadPool, ThreadedBlasProductsRunOnThePool) {
+  WithThreads with(2);
+  std::atomic<bool> pool_taken{false}, product_done{false}, done_while_taken{false};
+  std::thread holder([&] {
+    parallel_for(2, 1, [&](int64_t, int64_t) {
+      pool_taken = true;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      while (std::chrono::steady_clock::now() < until)
+        if (product_done) done_while_taken = true;
+    });
+  });
+  while (!pool_taken) std::this_thread::yield();
+  expect_threaded_product_right();
+  product_done = true;
+  holder.join();
+  EXPECT_FALSE(done_while_taken) << "the product ran on OpenBLAS's own threads";
+}
+#endif
+
+TEST(ThreadPool, ThreadedBlasProductsAreRight) {
+  for (const int threads : {2, 3}) {
+    WithThreads with(threads);
+    expect_threaded_product_right();
+  }
+}
+
 TEST(ThreadPool, ChangingTheThreadCountRebuildsThePool) {
   for (const int threads : {2, 4, 3, 2}) {
     WithThreads with(threads);
@@ -198,7 +319,8 @@ TEST(ThreadPool, AForkedChildRunsParallelForWithoutDeadlock) {
     alarm(30);  // a deadlock kills the child, and the parent sees the signal
     std::atomic<int64_t> child_total{0};
     parallel_for(1 << 20, 10, [&](int64_t begin, int64_t end) { child_total.fetch_add(end - begin); });
-    _exit(child_total.load() == (1 << 20) ? 0 : 1);
+    expect_threaded_product_right();  // OpenBLAS's jobs on the child's new pool
+    _exit(child_total.load() == (1 << 20) && !::testing::Test::HasFailure() ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
