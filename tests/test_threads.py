@@ -1,6 +1,6 @@
 """Threads: tg.set_num_threads / get_num_threads, kernels split across the thread pool giving
 exactly the single-thread results, grad mode per thread, Python threads training side by side,
-and the GIL released inside long kernels."""
+the GIL released inside long kernels, and OpenBLAS's jobs on the pool."""
 import os
 import subprocess
 import sys
@@ -311,8 +311,42 @@ def test_small_kernels_keep_the_gil():
     assert not ran_during(lambda: [a * a for _ in range(1000)], attempts_for=0.5)
 
 
-def test_two_threads_overlap_on_big_matmuls():
-    """While one thread is inside a big matmul, another thread's smaller matmuls run to the end."""
+def test_another_thread_runs_ops_while_a_big_matmul_runs():
+    """While one thread is inside a big matmul, another thread's big elementwise ops run to
+    the end (on that thread alone: the matmul has the pool). Two threads' big matmuls take
+    turns on the pool, as OpenBLAS's jobs of different calls share its buffers."""
     big = tg.rand(1024, 1024)
-    small = tg.rand(256, 256)
-    assert ran_during(lambda: big @ big, step=lambda: small @ small)
+    other = tg.rand(BIG)
+    assert ran_during(lambda: big @ big, step=lambda: other * 2)
+
+
+# --- OpenBLAS on tapegrad's pool ---
+
+def test_openblas_own_workers_stay_asleep_while_products_run():
+    """OpenBLAS's parallel jobs run on tapegrad's pool, so only two threads work through 0.5 s
+    of 512 matmuls on two threads. OpenBLAS's own workers, left spinning from its load,
+    took a third (a core's worth of CPU time on two cores)."""
+    code = """
+import os, time, tapegrad as tg
+tg.set_num_threads(2)
+a = tg.rand(512, 512, requires_grad=True)
+def cpu_ticks():
+    ticks = {}
+    for task in os.listdir('/proc/self/task'):
+        fields = open(f'/proc/self/task/{task}/stat').read().rsplit(')', 1)[1].split()
+        ticks[task] = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
+before = cpu_ticks()
+end = time.monotonic() + 0.5
+while time.monotonic() < end:
+    (a @ a).sum().backward()
+after = cpu_ticks()
+print(sum(after[task] - before.get(task, 0) >= 5 for task in after))  # threads busy for 50 ms or more
+"""
+    assert int(run_python(code)) <= 2
+
+
+def test_loading_leaves_openblas_thread_timeout_as_it_was():
+    code = "import os; {}; import tapegrad; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    assert run_python(code.format("os.environ.pop('OPENBLAS_THREAD_TIMEOUT', None)")) == "None"
+    assert run_python(code.format("os.environ['OPENBLAS_THREAD_TIMEOUT'] = '20'")) == "20"

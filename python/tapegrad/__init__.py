@@ -1,7 +1,34 @@
 """tapegrad: reverse-mode automatic differentiation with a C++ tape and a PyTorch-style API."""
 
-from . import _core
-from ._core import Tensor, dtype
+import os as _os
+
+import numpy as _numpy  # noqa: F401 - loaded (with its own OpenBLAS) before the variable below is set
+
+
+def _load_core():
+    """Imports the extension with OpenBLAS told to put its own workers to sleep at once.
+
+    OpenBLAS's parallel jobs run on tapegrad's pool (the core installs OpenBLAS's threading
+    callback), so the workers OpenBLAS starts as it loads are never used. By default they
+    spin for about 0.1 s first, and one still spinning when the first products run takes
+    their jobs for its own (OpenBLAS keeps a worker's state by job index) and spins on
+    while products follow each other: a 512 matmul step ran 3x slower for its first 0.5 to
+    1.5 s. OpenBLAS reads the variable as it loads; it is put back right after.
+    """
+    name = "OPENBLAS_THREAD_TIMEOUT"
+    if name in _os.environ:  # the user's choice
+        from . import _core
+        return _core
+    _os.environ[name] = "4"  # OpenBLAS's least: 2^4 cycles
+    try:
+        from . import _core
+    finally:
+        del _os.environ[name]
+    return _core
+
+
+_core = _load_core()
+from ._core import Tensor, dtype  # noqa: E402
 
 # Every public function of the core is tapegrad's own: tg.add, tg.dot, tg.zeros, ...
 globals().update({name: value for name, value in vars(_core).items() if not name.startswith("_")})
