@@ -5,7 +5,6 @@
 #include <limits>
 #include <vector>
 
-#include "blas.h"
 #include "kernels/vecmath.h"
 #include "loops.h"
 #include "rules.h"
