@@ -12,18 +12,18 @@ def _load_core():
     callback), so the workers OpenBLAS starts as it loads are never used. By default they
     spin for about 0.1 s first, and one still spinning when the first products run takes
     their jobs for its own (OpenBLAS keeps a worker's state by job index) and spins on
-    while products follow each other: a 512 matmul step ran 3x slower for its first 0.5 to
-    1.5 s. OpenBLAS reads the variable as it loads; it is put back right after.
+    beside them while products follow each other. OpenBLAS reads the variable as it loads;
+    it is put back right after, and a value the user set is kept.
     """
     name = "OPENBLAS_THREAD_TIMEOUT"
-    if name in _os.environ:  # the user's choice
-        from . import _core
-        return _core
-    _os.environ[name] = "4"  # OpenBLAS's least: 2^4 cycles
+    set_here = name not in _os.environ
+    if set_here:
+        _os.environ[name] = "4"  # OpenBLAS's least: 2^4 cycles
     try:
         from . import _core
     finally:
-        del _os.environ[name]
+        if set_here:
+            del _os.environ[name]
     return _core
 
 

@@ -189,8 +189,15 @@ struct BlasJobs {
   std::atomic<bool> timed_out{false};
   int jobs = 0;
 
+  struct Record {  // job i's element of the array OpenBLAS passes
+    BlasJobs* jobs;
+    int index;
+  };
+
   static void run(int index, void* job, int dojob_data) {
-    BlasJobs& self = **static_cast<BlasJobs**>(job);
+    const Record& record = *static_cast<const Record*>(job);
+    BlasJobs& self = *record.jobs;
+    EXPECT_EQ(record.index, index) << "job " << index << " got another job's record";
     EXPECT_EQ(dojob_data, 7);
     self.runs[index].fetch_add(1);
     self.started.fetch_add(1);
@@ -207,15 +214,16 @@ struct BlasJobs {
     jobs = count;
     started = 0;
     for (auto& r : runs) r = 0;
-    std::vector<BlasJobs*> records(count, this);
-    detail::run_blas_jobs(1, &BlasJobs::run, count, sizeof(BlasJobs*), records.data(), 7);
+    std::vector<Record> records;
+    for (int i = 0; i < count; ++i) records.push_back({this, i});
+    detail::run_blas_jobs(1, &BlasJobs::run, count, sizeof(Record), records.data(), 7);
     EXPECT_FALSE(timed_out) << count << " jobs did not all run at once";
     for (int i = 0; i < kMaxJobs; ++i) EXPECT_EQ(runs[i].load(), i < count ? 1 : 0) << "job " << i << " of " << count;
   }
 };
 
 TEST(ThreadPool, BlasJobsRunOnceEachAndAllAtOnce) {
-  // With 2 and 4 threads: up to the thread count on the pool, more on threads of their own.
+  // Up to the thread count on the pool, more on threads of their own.
   for (const int threads : {1, 2, 4}) {
     WithThreads with(threads);
     BlasJobs jobs;
