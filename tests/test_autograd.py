@@ -109,6 +109,16 @@ FIRST_GRADIENT_GRAPHS = [
     pytest.param(lambda x, w, b: x.tanh() ** 2, lambda x, w, b: {"x": _tanh_squared_grad(x)}, id="tanh(x)**2"),
     pytest.param(lambda x, w, b: x * x + x.tanh(), lambda x, w, b: {"x": 2 * x + 1 - np.tanh(x) ** 2},
                  id="x*x + tanh(x)"),
+    pytest.param(lambda x, w, b: b - x * w, lambda x, w, b: {"x": -w, "w": -x, "b": np.ones_like(b)}, id="b - x*w"),
+    pytest.param(lambda x, w, b: x * b + b, lambda x, w, b: {"x": b, "b": x + 1}, id="x*b + b"),
+    pytest.param(lambda x, w, b: (x * w + b) * w, lambda x, w, b: {"x": w * w, "w": 2 * x * w + b, "b": w},
+                 id="(x*w + b) * w"),
+    pytest.param(
+        lambda x, w, b: (lambda u: u.tanh() + u * u)(x * w + b),
+        lambda x, w, b: {name: (1 - np.tanh(x * w + b) ** 2 + 2 * (x * w + b)) * factor
+                         for name, factor in (("x", w), ("w", x), ("b", 1))},
+        id="tanh(u) + u*u, u = x*w + b",
+    ),
     pytest.param(
         lambda x, w, b: (x * w + b).tanh() ** 2,
         lambda x, w, b: {"x": _tanh_squared_grad(x * w + b) * w, "w": _tanh_squared_grad(x * w + b) * x,
@@ -164,6 +174,78 @@ def test_backward_after_zero_writes_a_broadcast_leaf_gradient_over_the_zeros():
     (x * b + b).sum().backward()
     np.testing.assert_array_equal(to_numpy(b.grad), np.arange(12.0).reshape(4, 3).sum(axis=0) + 4)
     np.testing.assert_array_equal(to_numpy(x.grad), np.tile([1.0, -2.0, 0.5], (4, 1)))
+
+
+def _zeroed_affine_leaves(numel=1000):
+    """x, w, b whose .grad buffers a step of tanh(x*w + b)**2 made and zero_ then zeroed
+    lazily, over that step's values; and the float64 values of x, w and x*w + b."""
+    rng = np.random.default_rng(7)
+    values = [rng.uniform(-2, 2, numel) for _ in range(3)]
+    x, w, b = (tg.tensor(v, requires_grad=True) for v in values)
+    ((x * w + b).tanh() ** 2).sum().backward()
+    for leaf in (x, w, b):
+        leaf.grad.zero_()
+    return (x, w, b), (values[0], values[1], values[0] * values[1] + values[2])
+
+
+def test_the_gradient_an_add_passes_to_a_zeroed_leaf_is_written_there_once():
+    # The add's gradient is computed straight into b.grad, and the product reads it there:
+    # its hook is handed b's buffer, not a copy.
+    (x, w, b), (x_values, w_values, u) = _zeroed_affine_leaves()
+    seen = []
+    product = x * w
+    product.register_hook(lambda grad: seen.append(grad.data_ptr()))
+    ((product + b).tanh() ** 2).sum().backward()
+    assert seen == [b.grad.data_ptr()]
+    for leaf, factor in ((x, w_values), (w, x_values), (b, 1)):
+        np.testing.assert_allclose(to_numpy(leaf.grad), _tanh_squared_grad(u) * factor, rtol=1e-12, atol=1e-12)
+
+
+def test_a_hook_on_the_product_changes_its_gradient_and_not_the_leaf_beside_it():
+    (x, w, b), (x_values, w_values, u) = _zeroed_affine_leaves()
+    product = x * w
+    product.register_hook(lambda grad: grad * 3)
+    ((product + b).tanh() ** 2).sum().backward()
+    for leaf, factor in ((x, 3 * w_values), (w, 3 * x_values), (b, 1)):
+        np.testing.assert_allclose(to_numpy(leaf.grad), _tanh_squared_grad(u) * factor, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("observe", ["hook", "retain_grad"])
+def test_an_observed_add_still_passes_its_gradient_to_a_zeroed_leaf(observe):
+    (x, w, b), (x_values, w_values, u) = _zeroed_affine_leaves()
+    affine = x * w + b
+    if observe == "hook":
+        affine.register_hook(lambda grad: grad * 2)
+    else:
+        affine.retain_grad()
+    (affine.tanh() ** 2).sum().backward()
+    scale = 2 if observe == "hook" else 1
+    if observe == "retain_grad":
+        np.testing.assert_allclose(to_numpy(affine.grad), _tanh_squared_grad(u), rtol=1e-12, atol=1e-12)
+        assert affine.grad.data_ptr() != b.grad.data_ptr()
+    for leaf, factor in ((x, w_values), (w, x_values), (b, 1)):
+        np.testing.assert_allclose(to_numpy(leaf.grad), scale * _tanh_squared_grad(u) * factor, rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_an_add_that_is_also_a_root_sums_both_gradients_into_a_zeroed_leaf():
+    (x, w, b), (x_values, w_values, u) = _zeroed_affine_leaves()
+    product = x * w
+    affine = product + b
+    loss = (affine.tanh() ** 2).sum()
+    given = np.linspace(-1, 1, x_values.size)
+    tg.autograd.backward([affine, loss, product], [tg.tensor(given), None, tg.tensor(given)])
+    gradient = given + _tanh_squared_grad(u)
+    for leaf, expected in ((x, (gradient + given) * w_values), (w, (gradient + given) * x_values), (b, gradient)):
+        np.testing.assert_allclose(to_numpy(leaf.grad), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_leafs_own_zeroed_grad_given_as_the_root_gradient_is_read_as_zeros():
+    (x, w, b), _ = _zeroed_affine_leaves()
+    b.backward(b.grad)
+    (x + b).backward(x.grad)
+    for leaf in (x, b):
+        np.testing.assert_array_equal(to_numpy(leaf.grad), np.zeros(1000))
 
 
 @pytest.mark.parametrize(

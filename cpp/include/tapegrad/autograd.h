@@ -49,8 +49,14 @@ class Node {
   // For an is_unary_map node: the input's gradient at elements [begin, begin + n) of the
   // flattened shape, given the output's gradient there (both arrays of the node's dtype).
   virtual void unary_grad(const void* grad_output, void* grad_input, int64_t begin, int64_t n);
+  // Whether apply() adds its gradient, as it is, to the gradient of input `input` (both
+  // inputs of add, the first of sub), when that input has the output's shape and dtype.
+  virtual bool passes_grad_unchanged(size_t input) const { (void)input; return false; }
 
   uint64_t sequence_nr() const { return sequence_nr_; }
+  // Edges into this node from the nodes of the current backward pass, plus one if it is a
+  // root: how many contributions its gradient can receive.
+  int dependencies() const { return dependencies_; }
 
   // The node of each differentiable input, in argument order; null where the input needs
   // no gradient.
@@ -64,6 +70,10 @@ class Node {
   std::weak_ptr<TensorImpl> retained;
   // Hooks registered on the tensor this node made.
   std::vector<GradHook> hooks;
+  // Set by the engine for one pass: the input whose gradient buffer (a leaf's .grad) is also
+  // this node's `grad`, so that whatever reaches this node has reached that input too and
+  // apply() passes its gradient on to the other inputs only; -1 when there is none.
+  int shares_grad_with_input = -1;
 
  private:
   friend class Engine;
@@ -113,6 +123,10 @@ class SavedTensor {
 // gradients, until a second contribution arrives), and a dtype is converted, here. The first
 // contribution of a pass is moved in when nothing else holds it; later ones add in place.
 void accumulate_grad(Node& target, Tensor contribution);
+// accumulate_grad for a contribution that nothing writes into for the rest of the pass (the
+// gradient a node shares with a leaf's .grad): a target that receives nothing else holds it
+// as it is rather than a copy.
+void accumulate_unchanging_grad(Node& target, Tensor contribution);
 
 // Runs the nodes of `chain` (each the input node of the one before, all is_unary_map over one
 // shape and dtype) as one pass: block by block, `grad` (the first node's gradient, in its

@@ -28,7 +28,9 @@ void accumulate_grad(Node& target, Tensor contribution) {
   if (needs_sum(contribution.shape(), target.shape)) contribution = sum_to_shape(contribution, target.shape);
   if (target.grad.defined()) {
     if (target.grad.shape() != target.shape) target.grad = expand_copy(target.grad, target.shape);  // was broadcast
-    if (!target.grad.storage()->take_zero_pending()) {
+    // A contribution that is the lazily zeroed buffer itself (x.backward(x.grad) after
+    // x.grad.zero_()) must read its zeros: it is added, which writes them first.
+    if (contribution.storage() == target.grad.storage() || !target.grad.storage()->take_zero_pending()) {
       add_(target.grad, contribution);
       return;
     }
@@ -47,6 +49,14 @@ void accumulate_grad(Node& target, Tensor contribution) {
   } else {
     target.grad = contribution.is_exclusive() ? std::move(contribution) : clone(contribution);
   }
+}
+
+void accumulate_unchanging_grad(Node& target, Tensor contribution) {
+  if (!target.grad.defined() && target.dependencies() == 1 && contribution.shape() == target.shape &&
+      contribution.dtype() == target.dtype)
+    target.grad = std::move(contribution);  // nothing will be added into it
+  else
+    accumulate_grad(target, std::move(contribution));
 }
 
 void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {

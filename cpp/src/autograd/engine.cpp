@@ -49,11 +49,14 @@ Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
 
 std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& roots, uint64_t pass) {
   std::vector<Node*> order, stack;
-  for (const auto& root : roots)
+  for (const auto& root : roots) {
     if (root->visited_pass_ != pass) {
       root->visited_pass_ = pass;
+      root->dependencies_ = 0;
       stack.push_back(root.get());
     }
+    ++root->dependencies_;  // its root gradient
+  }
   while (!stack.empty()) {
     Node* node = stack.back();
     stack.pop_back();
@@ -97,7 +100,10 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   struct ClearGrads {
     const std::vector<Node*>& nodes;
     ~ClearGrads() {
-      for (Node* node : nodes) node->grad = Tensor();
+      for (Node* node : nodes) {
+        node->grad = Tensor();
+        node->shares_grad_with_input = -1;
+      }
     }
   } clear_grads{order};
 
@@ -118,15 +124,32 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
     for (Node* node : order)
       if (TensorImpl* leaf = node->leaf(); leaf && leaf->grad && leaf->hooks.empty()) node->grad = Tensor(leaf->grad);
 
-  for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
-
-  std::vector<Tensor> results(inputs.size());
   // Whether something outside the rules sees the gradient of `node`: a hook, autograd.grad,
   // or a retained .grad.
   const auto observed = [&](const Node* node) {
     return !node->hooks.empty() || std::find(captured.begin(), captured.end(), node) != captured.end() ||
            (into_leaves && !node->retained.expired());
   };
+  // A node that passes its gradient unchanged to a leaf used nowhere else (b in x*w + b)
+  // shares the leaf's lazily zeroed .grad as its own: its gradient is then written there
+  // once, not written and copied.
+  if (into_leaves)
+    for (Node* node : order)
+      if (!node->grad.defined() && !observed(node))
+        for (size_t k = 0; k < node->next.size(); ++k) {
+          const Node* input = node->next[k].get();
+          if (input && input->leaf() && input->dependencies_ == 1 && input->grad.defined() &&
+              input->grad.storage()->zero_pending() && input->grad.shape() == node->shape &&
+              input->grad.dtype() == node->dtype && node->passes_grad_unchanged(k)) {
+            node->grad = input->grad;
+            node->shares_grad_with_input = int(k);
+            break;
+          }
+        }
+
+  for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
+
+  std::vector<Tensor> results(inputs.size());
   // Whether the input node of a unary map `node` can join its chain: a unary map of the same
   // shape and dtype whose gradient comes from `node` alone and is seen by nothing else.
   const auto joins_chain = [&](const Node* node) {
@@ -137,6 +160,7 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   std::vector<Node*> chain;
   for (Node* node : order) {
     if (!node->grad.defined()) continue;  // no path from a root carried a gradient here
+    if (node->shares_grad_with_input >= 0 && node->grad.storage()->zero_pending()) continue;  // nor here
     if (node->grad.shape() != node->shape && (observed(node) || !node->takes_broadcast_grad()))
       node->grad = expand_copy(node->grad, node->shape);  // a broadcast gradient, seen in full
     for (const GradHook& hook : node->leaf() ? node->leaf()->hooks : node->hooks) {

@@ -101,7 +101,13 @@ struct PassingNode : Node {
 struct AddBackward final : PassingNode {
   const char* name() const override { return "AddBackward0"; }
   double sign(size_t) const override { return 1; }  // d(a+b)/da = d(a+b)/db = 1
-  void apply_full(Tensor grad) override { accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad)); }
+  bool passes_grad_unchanged(size_t) const override { return true; }
+  void apply_full(Tensor grad) override {
+    if (shares_grad_with_input < 0)
+      accumulate_grad_shared(next[0].get(), next[1].get(), std::move(grad));
+    else if (Node* other = next[1 - shares_grad_with_input].get())
+      accumulate_unchanging_grad(*other, std::move(grad));  // the sharing input has it already
+  }
 };
 }  // namespace
 
@@ -116,9 +122,10 @@ struct SubBackward final : PassingNode {
   const char* name_ = "SubBackward0";
   const char* name() const override { return name_; }
   double sign(size_t input) const override { return input == 0 ? 1 : -1; }  // d(a-b)/da = 1, d(a-b)/db = -1
+  bool passes_grad_unchanged(size_t input) const override { return input == 0; }
   void apply_full(Tensor grad) override {
     if (next[1]) accumulate_grad_map(*next[1], *this, shape, grad, [](auto g) { return -g; });
-    if (next[0]) accumulate_grad(*next[0], std::move(grad));
+    if (next[0] && shares_grad_with_input != 0) accumulate_grad(*next[0], std::move(grad));
   }
 };
 }  // namespace

@@ -60,6 +60,22 @@ TEST(Accumulate, ManyLeavesEachGetTheirOwnBuffer) {
   EXPECT_NE(c.grad().raw_data(), gradient.raw_data());  // the caller's gradient is not adopted
 }
 
+TEST(Accumulate, AGradientThatIsTheLeafsOwnZeroedBufferIsReadAsZeros) {
+  // zero_ only marks the buffer, over the 2s of the first backward: the second backward must
+  // still add zeros to zeros, from a node (the leaf's) and through an add that passes it on.
+  Tensor a = leaf({1, 2}, Shape{2});
+  Tensor b = leaf({3, 4}, Shape{2});
+  sum((a + b) * 2.0).backward();
+  Tensor a_grad = a.grad(), b_grad = b.grad();
+  zero_(a_grad);
+  zero_(b_grad);
+  a.backward(a.grad());
+  EXPECT_EQ(values(a.grad()), (std::vector<double>{0, 0}));
+  (a + b).backward(b.grad());
+  EXPECT_EQ(values(a.grad()), (std::vector<double>{0, 0}));
+  EXPECT_EQ(values(b.grad()), (std::vector<double>{0, 0}));
+}
+
 TEST(Accumulate, StepsWithZeroedGradsGiveTheSameGradientEachTime) {
   Tensor w = leaf({0.5, -1.5}, Shape{2}, DType::Float64);
   const Tensor x = testing::tensor({2, 3}, Shape{2}, DType::Float64);
