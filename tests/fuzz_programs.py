@@ -220,6 +220,15 @@ def cross_entropy(logits, target, reduction="mean"):
 
 
 def power(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "i" and b.dtype.kind == "i":
+        # torch's integer power: exact (wrapping) for exponents >= 0; for negative ones,
+        # 1 ** e = 1, (-1) ** e = +-1 and anything else 0 (the quotient truncated).
+        a, b = np.broadcast_arrays(a.astype(np.int64), b.astype(np.int64))
+        with np.errstate(all="ignore"):
+            result = np.power(a, np.maximum(b, 0))
+        reciprocal = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+        return np.where(b < 0, reciprocal, result)
     with np.errstate(all="ignore"):
         return np.power(np.asarray(a, dtype=np.float64), b)
 
@@ -965,6 +974,19 @@ KNOWN_DIFFERENCES = [
     ("dot, mm, matmul, outer and linear of int or bool tensors: tapegrad's dtypes are not torch's",
      lambda step, regs: step["op"] in ("dot", "mm", "matmul", "outer", "linear") and
      not all(r.is_float() for r in tensor_args(step, regs))),
+    ("matmul of float tensors of two dtypes when one is empty: torch's batched path may return an empty "
+     "result unchecked (for shapes (1, 1, 1, 1) and (0, 1, 1, 1), not for (0, 2, 2) and (2, 2)); tapegrad "
+     "always raises, as torch does for tensors with elements",
+     lambda step, regs: step["op"] == "matmul" and len({r.dtype for r in tensor_args(step, regs)}) == 2 and
+     any(r.values.size == 0 for r in tensor_args(step, regs))),
+    ("an index with two ellipses: torch takes it (x[..., 0, ...] of a (2, 3) tensor is (2,)); tapegrad raises "
+     "IndexError, as numpy does",
+     lambda step, regs: step["op"] == "getitem" and isinstance(step["args"][1], dict) and
+     step["args"][1].get("tuple", []).count("...") > 1),
+    ("norm over more than two dims: tapegrad takes the 2-norm over them, as torch.linalg.vector_norm and "
+     "torch.norm(p=2) do; torch.norm's default p='fro' raises for other than two",
+     lambda step, regs: step["op"] == "norm" and isinstance(step["kwargs"].get("dim"), list) and
+     len(step["kwargs"]["dim"]) > 2),
     ("cat with a 1-D empty tensor: torch's legacy rule skips it whatever the dim; tapegrad checks the dim",
      lambda step, regs: step["op"] == "cat" and any(r.shape == (0,) for r in tensor_args(step, regs))),
     ("cross_entropy takes (N, C) or (C,) logits; torch also takes (N, C, d1, ...)",
@@ -1215,6 +1237,13 @@ def check_gradients(program, values, valid, tg, torch, tg_regs, torch_regs, stat
     for i in outputs:
         if not tg_regs[i].requires_grad:
             raise Mismatch(f"register {i} does not require grad; torch's does")
+    if program["seed"] % 2:
+        # As in a training step after zero_grad(): the gradients land on zeroed .grads, whose
+        # zeros tapegrad writes lazily (the buffer underneath holds 1000s until then).
+        for i in leaves:
+            tg_regs[i].grad = tg.full(tuple(tg_regs[i].shape), 1000.0, dtype=tg_regs[i].dtype)
+            tg_regs[i].grad.zero_()
+            torch_regs[i].grad = torch.zeros_like(torch_regs[i])
     torch_error = attempt(lambda: torch.autograd.backward(
         [torch_regs[i] for i in outputs],
         [torch.tensor(w, dtype=torch_regs[i].dtype) for i, w in zip(outputs, weights)]))[1]

@@ -31,7 +31,9 @@ TOLERANCES = {
     "float64": {"value": {"rtol": 1e-10, "atol": 1e-12}, "grad": {"rtol": 1e-6, "atol": 1e-7}},
 }
 
-# Central differences in float64: truncation error ~ step**2, rounding error ~ 1e-16 / step.
+# Central differences in float64, at step and step/2 combined by Richardson extrapolation:
+# truncation error ~ step**4 (a steep composition such as sin(x**8) left 1e-6 of relative
+# error at step**2), rounding error ~ 1e-16 / step.
 FINITE_DIFFERENCE_STEP = 1e-6
 
 
@@ -88,15 +90,19 @@ def central_differences(fn_np, arrays, index, weights, step=FINITE_DIFFERENCE_ST
     """d/d arrays[index] of sum(fn_np(*arrays) * weights), by central differences in float64."""
     point = [a.copy() for a in arrays]
     flat = point[index].reshape(-1)  # a view: writing it moves the point
-    grad = np.zeros(flat.size)
-    for j in range(flat.size):
+
+    def difference(j, h):
         original = flat[j]
-        flat[j] = original + step
-        above = np.sum(np.asarray(fn_np(*point), dtype=np.float64) * weights)
-        flat[j] = original - step
-        below = np.sum(np.asarray(fn_np(*point), dtype=np.float64) * weights)
+        flat[j] = original + h
+        above = np.array(fn_np(*point), dtype=np.float64)  # a copy: fn_np may return a view of the point
+        flat[j] = original - h
+        below = np.array(fn_np(*point), dtype=np.float64)
         flat[j] = original
-        grad[j] = (above - below) / (2 * step)
+        # Differenced before the sum: outputs that do not depend on element j cancel exactly
+        # instead of adding their rounding (large outputs elsewhere once gave 2e-6 here).
+        return np.sum((above - below) * weights) / (2 * h)
+
+    grad = np.array([(4 * difference(j, step / 2) - difference(j, step)) / 3 for j in range(flat.size)])
     return grad.reshape(arrays[index].shape)
 
 
