@@ -135,17 +135,16 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   // once, not written and copied.
   if (into_leaves)
     for (Node* node : order)
-      if (!node->grad.defined() && !observed(node))
-        for (size_t k = 0; k < node->next.size(); ++k) {
-          const Node* input = node->next[k].get();
-          if (input && input->leaf() && input->dependencies_ == 1 && input->grad.defined() &&
-              input->grad.storage()->zero_pending() && input->grad.shape() == node->shape &&
-              input->grad.dtype() == node->dtype && node->passes_grad_unchanged(k)) {
-            node->grad = input->grad;
-            node->shares_grad_with_input = int(k);
-            break;
-          }
+      for (size_t k = 0; k < node->next.size(); ++k) {
+        const Node* input = node->next[k].get();
+        if (input && input->leaf() && input->dependencies_ == 1 && input->grad.defined() &&
+            input->grad.storage()->zero_pending() && input->grad.shape() == node->shape &&
+            input->grad.dtype() == node->dtype && node->passes_grad_unchanged(k) && !observed(node)) {
+          node->grad = input->grad;
+          node->shares_grad_with_input = int(k);
+          break;
         }
+      }
 
   for (size_t i = 0; i < root_nodes.size(); ++i) accumulate_grad(*root_nodes[i], root_grads[i]);
 
