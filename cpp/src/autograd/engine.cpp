@@ -137,7 +137,7 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
     for (Node* node : order)
       for (size_t k = 0; k < node->next.size(); ++k) {
         const Node* input = node->next[k].get();
-        if (input && input->leaf() && input->dependencies_ == 1 && input->grad.defined() &&
+        if (input && input->grad.defined() && input->dependencies_ == 1 && input->leaf() &&
             input->grad.storage()->zero_pending() && input->grad.shape() == node->shape &&
             input->grad.dtype() == node->dtype && node->passes_grad_unchanged(k) && !observed(node)) {
           node->grad = input->grad;
