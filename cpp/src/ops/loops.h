@@ -150,9 +150,11 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, N>& operand
 // walks its part in for_each_row's order, so every element of operand 0 sees exactly the
 // rows, in exactly the order, that it sees in for_each_row. Hence `row` may write the
 // elements of operand 0 that its row covers (one element, if operand 0 is broadcast along the
-// row) and read anything, and results are bitwise those of for_each_row.
+// row) and read anything, and results are bitwise those of for_each_row. Without
+// `may_split_rows`, only an outer dim splits: a chunk of every row strides across memory.
 template <size_t N, class Row>
-void parallel_for_each_row(const Shape& shape, const std::array<const Shape*, N>& operands, Row&& row) {
+void parallel_for_each_row(const Shape& shape, const std::array<const Shape*, N>& operands, Row&& row,
+                           bool may_split_rows = true) {
   const int64_t numel = shape.numel();
   if (numel == 0) return;
   const Rows<N> rows = rows_of(shape, operands);
@@ -160,7 +162,7 @@ void parallel_for_each_row(const Shape& shape, const std::array<const Shape*, N>
   // The outermost dim long enough to feed every thread keeps each chunk's memory in one
   // block; failing that, the longest. Either must be one along which operand 0 moves.
   int split = -1;
-  for (int d = rows.ndim - 1; d >= 0; --d) {
+  for (int d = rows.ndim - 1; d >= (may_split_rows ? 0 : 1); --d) {
     if (rows.strides[0][d] == 0) continue;
     if (rows.sizes[d] >= 4 * get_num_threads()) {
       split = d;

@@ -366,5 +366,39 @@ TEST(ThreadPool, ParallelElementwiseOpsEqualTheSingleThreadResultsBitwise) {
   }
 }
 
+// Reductions along dims split across the pool along an outer kept dim and give bitwise the
+// single-thread results: rows along the reduced dim, rows across it, and both at once.
+TEST(ThreadPool, ParallelReductionsAlongDimsEqualTheSingleThreadResultsBitwise) {
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {Shape{513, 301}, 1},      // rows along the dim: the outer kept dim splits
+      {Shape{64, 90, 40}, 1},    // rows across the dim, under an outer kept dim
+      {Shape{3, 40000}, 1},      // an outer kept dim shorter than the pool's chunks
+      {Shape{700, 400}, 0},      // no outer kept dim: one thread
+      {Shape{90, 64, 40}, 0},    // the same, with the outer dim long enough to split
+  };
+  for (const auto& [shape, dim] : cases) {
+    // float64: its sums round, so a sum taken in another order shows
+    const Tensor a = testing::tensor(testing::draw(shape.numel(), testing::Domain::Real, 3), shape, DType::Float64);
+    std::vector<std::vector<double>> results[2];
+    for (const int threads : {1, 2}) {
+      WithThreads with(threads);
+      const ValuesIndices largest = max(a, dim);
+      for (const Tensor& result : {sum(a, {dim}), largest.values, largest.indices, argmin(a, dim), var(a, {dim}),
+                                   logsumexp(a, {dim}), softmax(a, dim), log_softmax(a, dim)})
+        results[threads - 1].push_back(testing::values(result));
+    }
+    ASSERT_EQ(results[0].size(), results[1].size());
+    for (size_t op = 0; op < results[0].size(); ++op)
+      EXPECT_TRUE(results[0][op] == results[1][op]) << "op " << op << " along dim " << dim << " of " << shape.str();
+    // And the values are right: the sum of the first slice along the dim, against a loop.
+    const std::vector<double> av = testing::values(a);
+    int64_t inner = 1;
+    for (int d = int(dim) + 1; d < shape.ndim(); ++d) inner *= shape[d];
+    double first_sum = 0;
+    for (int64_t k = 0; k < shape[int(dim)]; ++k) first_sum += av[k * inner];
+    EXPECT_NEAR(results[1][0][0], first_sum, 1e-12 * shape[int(dim)]) << shape.str();
+  }
+}
+
 }  // namespace
 }  // namespace tg
