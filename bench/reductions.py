@@ -4,7 +4,9 @@ alone, no tape (compare.py's workloads reduce small tensors, or everything at on
     env -u OPENBLAS_CORETYPE python bench/reductions.py [--rows N] [--cols N] [--threads N]
 
 Each figure is the median of --rounds rounds; a round times each library --repeats times,
-the two in turn, and keeps each one's median (wall clock, both libraries on --threads).
+the two in turn, and keeps each one's median (wall clock, both libraries on --threads; with
+more than one, each batch starts after compare.py's pause, so that the other library's
+spinning threads have parked).
 """
 
 from __future__ import annotations
@@ -16,16 +18,8 @@ import time
 import numpy as np
 
 import tapegrad as tg
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm: buffers come from the pool from here on
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from compare import SETTLE_SECONDS
+from elementwise_ops import median_seconds
 
 
 def main() -> None:
@@ -55,8 +49,13 @@ def main() -> None:
         np.testing.assert_allclose(ours().numpy(), theirs().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     print(f"({args.rows}, {args.cols}) float32, {args.threads} thread(s), medians of {args.rounds} rounds of {args.repeats}")
     print(f"  {'':18s} {'tapegrad ms':>12s} {'torch ms':>10s} {'tapegrad/torch':>15s}")
+    def settled_median_seconds(fn) -> float:
+        if args.threads > 1:
+            time.sleep(SETTLE_SECONDS)
+        return median_seconds(fn, args.repeats)
+
     for name, (ours, theirs) in cases.items():
-        rounds = [(median_seconds(ours, args.repeats), median_seconds(theirs, args.repeats)) for _ in range(args.rounds)]
+        rounds = [(settled_median_seconds(ours), settled_median_seconds(theirs)) for _ in range(args.rounds)]
         mine = statistics.median(r[0] for r in rounds)
         torch_time = statistics.median(r[1] for r in rounds)
         ratio = statistics.median(r[0] / r[1] for r in rounds)
