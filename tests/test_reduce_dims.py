@@ -310,6 +310,27 @@ def test_nan_wins_max_min_argmax_argmin():
     assert x.max(0).indices.item() == 1 and x.min(0).indices.item() == 1
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nan_wins_from_every_position_of_a_vectorised_row(dtype):
+    """Rows of 37 (four vectors of eight lanes and a tail) with a nan in each place in turn,
+    and one row without: max, min and their indices along both dims and over all, as numpy;
+    softmax of a row with a nan is nan throughout, as in torch."""
+    n = 37
+    ramp = np.linspace(-3.0, 3.0, n)
+    data = np.array([np.where(np.arange(n) == p, np.nan, ramp) for p in range(n)] + [ramp], dtype=dtype)
+    x = tg.tensor(data)
+    for fn in ("max", "min"):
+        for dim in (0, 1):
+            values, indices = getattr(x, fn)(dim)
+            np.testing.assert_array_equal(values.numpy(), getattr(np, fn)(data, axis=dim))
+            np.testing.assert_array_equal(indices.numpy(), getattr(np, "arg" + fn)(data, axis=dim))
+        assert np.isnan(getattr(x, fn)().item())
+        assert getattr(x, "arg" + fn)().item() == getattr(np, "arg" + fn)(data)
+    expected = np.full_like(data, np.nan)
+    expected[n] = np.exp(ramp - 3.0) / np.exp(ramp - 3.0).sum()
+    np.testing.assert_allclose(tg.softmax(x, 1).numpy(), expected, rtol=1e-6)
+
+
 def test_max_along_a_dim_returns_a_named_tuple():
     x = tg.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]], requires_grad=True)
     result = tg.max(x, 1)
