@@ -47,13 +47,14 @@ def main() -> None:
     }
     for name, (ours, theirs) in cases.items():
         np.testing.assert_allclose(ours().numpy(), theirs().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
-    print(f"({args.rows}, {args.cols}) float32, {args.threads} thread(s), medians of {args.rounds} rounds of {args.repeats}")
-    print(f"  {'':18s} {'tapegrad ms':>12s} {'torch ms':>10s} {'tapegrad/torch':>15s}")
+
     def settled_median_seconds(fn) -> float:
         if args.threads > 1:
             time.sleep(SETTLE_SECONDS)
         return median_seconds(fn, args.repeats)
 
+    print(f"({args.rows}, {args.cols}) float32, {args.threads} thread(s), medians of {args.rounds} rounds of {args.repeats}")
+    print(f"  {'':18s} {'tapegrad ms':>12s} {'torch ms':>10s} {'tapegrad/torch':>15s}")
     for name, (ours, theirs) in cases.items():
         rounds = [(settled_median_seconds(ours), settled_median_seconds(theirs)) for _ in range(args.rounds)]
         mine = statistics.median(r[0] for r in rounds)

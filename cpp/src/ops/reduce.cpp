@@ -75,7 +75,8 @@ Acc reduce_row(int64_t n, Acc identity, F f, Op op) {
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
     // Kept a loop, so that GCC vectorises it as one, selects included (unrolled, as it is by
-    // default, only add and multiply vectorise): a float32 max took a third of the time.
+    // default, only add and multiply vectorise): with `Best`'s `|`, max(dim=1) of a 2048 x 2048
+    // float32 matrix took 5.4 ms where it took 11.1 (bench/reductions.py).
 #pragma GCC unroll 1
     for (int lane = 0; lane < 8; ++lane) lanes[lane] = op(lanes[lane], f(k + lane));
   }
