@@ -128,6 +128,8 @@ NOT_IN_TABLES = {
     "long", "bool", "all", "any", "__bool__", "__float__", "__int__", "__index__", "__len__", "__iter__",
     "__array__", "__getitem__", "__repr__", "__str__", "__radd__", "__rsub__", "__rmul__",
     "__rtruediv__", "__rpow__", "__rmatmul__",
+    # numpy's results of tensors made tensors: tests/test_scalar_operands.py
+    "__array_wrap__",
     # not functions: attributes, and the cross-entropy loss (test_cross_entropy_hostile_targets)
     "data", "dtype", "grad", "grad_fn", "is_leaf", "ndim", "requires_grad", "retains_grad", "shape",
     "cross_entropy",

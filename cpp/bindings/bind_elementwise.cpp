@@ -60,10 +60,8 @@ Tensor clamp(const Tensor& input, py::handle min, py::handle max) {
   return releasing_gil(elementwise_work(input), [&] { return tg::clamp(input, lo, hi, integral); });
 }
 
-// where's input or other: a tensor, or a number wrapped as torch wraps it (a Python bool as bool).
+// where's input or other: a tensor, or a number wrapped as torch wraps it.
 Tensor where_operand(py::handle value, const Tensor& like, const char* which) {
-  if (is_tensor(value)) return value.cast<Tensor>();
-  if (PyBool_Check(value.ptr())) return tg::scalar_tensor(value.ptr() == Py_True, DType::Bool);
   Tensor wrapped = operand(value, like);
   if (!wrapped.defined())
     throw py::type_error(
@@ -86,7 +84,7 @@ void bind_elementwise(py::module_& m) {
   m.def("sub", [](py::handle a, py::handle b) { return binary_function<tg::sub>("sub", a, b); });
   m.def("mul", [](py::handle a, py::handle b) { return binary_function<tg::mul>("mul", a, b); });
   m.def("div", [](py::handle a, py::handle b) { return binary_function<tg::div>("div", a, b); });
-  m.def("pow", [](py::handle a, py::handle b) { return binary_function<tg::pow>("pow", a, b); });
+  m.def("pow", [](py::handle a, py::handle b) { return binary_function<tg::pow, tg::pow_number>("pow", a, b); });
   m.def("neg", [](const Tensor& t) { return releasing_gil(elementwise_work(t), [&] { return tg::neg(t); }); });
 
   for (const UnaryBinding& unary : unary_ops) {

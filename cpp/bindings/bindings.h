@@ -42,18 +42,20 @@ inline std::string type_name(py::handle object) { return Py_TYPE(object.ptr())->
 
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
 
-// tg.add(a, b) and friends: either argument may be a number, one must be a tensor.
-template <BinaryOp op>
+// tg.add(a, b) and friends: either argument may be a number, one must be a tensor; a tensor
+// and a number `b` run with_number (torch's rules for numbers, as tg.pow(t, -1)).
+template <BinaryOp op, BinaryOp with_number = op>
 inline Tensor binary_function(const char* name, py::handle a, py::handle b) {
   Tensor x = is_tensor(a) ? a.cast<Tensor>() : Tensor();
   Tensor y = is_tensor(b) ? b.cast<Tensor>() : Tensor();
-  if (x.defined() && !y.defined()) y = operand(b, x);
+  const bool b_is_number = x.defined() && !y.defined();
+  if (b_is_number) y = operand(b, x);
   if (y.defined() && !x.defined()) x = operand(a, y);
   if (!x.defined() || !y.defined())
     throw py::type_error(tg::detail::concat(name, "(): expected tensors or numbers, got ",
                                             type_name(a), " and ",
                                             type_name(b)));
-  return releasing_gil(elementwise_work(x, y), [&] { return op(x, y); });
+  return releasing_gil(elementwise_work(x, y), [&] { return b_is_number ? with_number(x, y) : op(x, y); });
 }
 
 // Adds a method to tapegrad.Tensor (a type pybind11 does not own): pybind11 converts the

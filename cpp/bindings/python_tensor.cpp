@@ -21,6 +21,8 @@ void set_error_from_exception() {
     PyErr_SetString(PyExc_TypeError, error.what());
   } catch (const MemoryError& error) {
     PyErr_SetString(PyExc_MemoryError, error.what());
+  } catch (const OverflowError& error) {
+    PyErr_SetString(PyExc_OverflowError, error.what());
   } catch (const std::bad_alloc&) {
     PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory");
   } catch (const std::out_of_range& error) {
@@ -73,31 +75,42 @@ Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b) {
   return releasing_gil(matmul_work(a, b), [&] { return matmul(a, b); });
 }
 
+namespace {
+// A Python int as an operand of `like`: exact in int64. From 2^63 to 2^64 it is a uint64, as
+// in torch (where an int64 tensor takes it wrapped around); beyond, OverflowError as in torch.
+Tensor integer_operand(PyObject* integer, const Tensor& like) {
+  int overflow = 0;
+  const long long value = PyLong_AsLongLongAndOverflow(integer, &overflow);
+  if (overflow == 0) return wrap_scalar(static_cast<int64_t>(value), like);
+  const unsigned long long large = overflow > 0 ? PyLong_AsUnsignedLongLong(integer) : 0;
+  if (overflow < 0 || PyErr_Occurred()) {
+    PyErr_Clear();
+    throw OverflowError("int too big to convert: a number operand must fit in int64 or uint64");
+  }
+  return is_floating(like.dtype()) ? wrap_scalar(static_cast<double>(large), like)
+                                   : wrap_scalar(static_cast<int64_t>(large), like);
+}
+}  // namespace
+
 Tensor operand(PyObject* other, const Tensor& like) {
   if (is_tensor(other)) return unwrap(other);
-  if (PyFloat_Check(other)) return wrap_scalar(PyFloat_AS_DOUBLE(other), false, like);
-  if (PyBool_Check(other)) return wrap_scalar(other == Py_True, true, like);
-  if (PyLong_Check(other)) {
-    const double value = PyLong_AsDouble(other);
-    if (value == -1.0 && PyErr_Occurred()) {
-      PyErr_Clear();
-      throw ValueError("value cannot be converted to a tensor element without overflow");
-    }
-    return wrap_scalar(value, true, like);
-  }
+  if (PyFloat_Check(other)) return wrap_scalar(PyFloat_AS_DOUBLE(other), like);
+  if (PyBool_Check(other)) return scalar_tensor(other == Py_True, DType::Bool);
+  if (PyLong_Check(other)) return integer_operand(other, like);
   // numpy's scalars (np.float32, np.int64, ...): integers by __index__, reals by __float__.
+  // A 0-d array is a sequence: numpy computes with it, and __array_wrap__ makes a tensor of that.
   if (PyIndex_Check(other) && !PySequence_Check(other)) {
-    const Py_ssize_t value = PyNumber_AsSsize_t(other, PyExc_OverflowError);
-    if (value == -1 && PyErr_Occurred()) {
+    const std::unique_ptr<PyObject, void (*)(PyObject*)> integer(PyNumber_Index(other), Py_DecRef);
+    if (!integer) {
       PyErr_Clear();
-      throw ValueError("value cannot be converted to a tensor element without overflow");
+      return Tensor();
     }
-    return wrap_scalar(static_cast<double>(value), true, like);
+    return integer_operand(integer.get(), like);
   }
   if (Py_TYPE(other)->tp_as_number && Py_TYPE(other)->tp_as_number->nb_float && !PySequence_Check(other)) {
     const double value = PyFloat_AsDouble(other);
     if (value == -1.0 && PyErr_Occurred()) return Tensor();
-    return wrap_scalar(value, false, like);
+    return wrap_scalar(value, like);
   }
   return Tensor();
 }
@@ -172,32 +185,33 @@ void dealloc(PyObject* object) {
 
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
 using Work = int64_t (*)(const Tensor&, const Tensor&);
-// For a number on the left of `-` and `**`, torch records its own ops (RsubBackward1, PowBackward2).
-using ReflectedScalarOp = Tensor (*)(const Tensor&, double);
-// Whether a reflected op is given: a specialization rather than `op != nullptr`, which GCC's
+// Whether an op is given: a specialization rather than `op != nullptr`, which GCC's
 // UndefinedBehaviorSanitizer instrumentation makes a non-constant expression.
-template <ReflectedScalarOp op>
+template <BinaryOp op>
 constexpr bool is_given = true;
 template <>
 constexpr bool is_given<nullptr> = false;
 
-// A binary number slot: CPython calls it for `a op b` with either operand a tensor.
-template <BinaryOp op, ReflectedScalarOp reflected_scalar = nullptr, Work work = elementwise_work>
+// A binary number slot: CPython calls it for `a op b` with either operand a tensor. The other
+// operand may be a number (see operand()): `tensor op number` runs with_number (torch's rules
+// for numbers), `number op tensor` runs reflected(tensor, number) where given (torch records
+// its own ops for `number - tensor` and `number ** tensor`), op(number, tensor) otherwise.
+template <BinaryOp op, BinaryOp reflected = nullptr, Work work = elementwise_work, BinaryOp with_number = op>
 PyObject* binary_slot(PyObject* a, PyObject* b) {
   return guarded([&]() -> PyObject* {
     if (is_tensor(a)) {
-      const Tensor other = operand(b, unwrap(a));
-      if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-      return wrap(releasing_gil(work(unwrap(a), other), [&] { return op(unwrap(a), other); }));
+      const Tensor& self = unwrap(a);
+      if (is_tensor(b)) return wrap(releasing_gil(work(self, unwrap(b)), [&] { return op(self, unwrap(b)); }));
+      const Tensor number = operand(b, self);
+      if (!number.defined()) Py_RETURN_NOTIMPLEMENTED;
+      return wrap(releasing_gil(work(self, number), [&] { return with_number(self, number); }));
     }
-    if constexpr (is_given<reflected_scalar>)
-      if (PyFloat_Check(a) || PyLong_Check(a)) {
-        const double scalar = PyFloat_AsDouble(a);
-        return wrap(releasing_gil(elementwise_work(unwrap(b)), [&] { return reflected_scalar(unwrap(b), scalar); }));
-      }
-    const Tensor other = operand(a, unwrap(b));
-    if (!other.defined()) Py_RETURN_NOTIMPLEMENTED;
-    return wrap(releasing_gil(work(other, unwrap(b)), [&] { return op(other, unwrap(b)); }));
+    const Tensor& self = unwrap(b);
+    const Tensor number = operand(a, self);
+    if (!number.defined()) Py_RETURN_NOTIMPLEMENTED;
+    if constexpr (is_given<reflected>)
+      return wrap(releasing_gil(work(number, self), [&] { return reflected(self, number); }));
+    return wrap(releasing_gil(work(number, self), [&] { return op(number, self); }));
   }, nullptr);
 }
 
@@ -220,7 +234,7 @@ PyObject* inplace_slot(PyObject* a, PyObject* b) {
 
 PyObject* power_slot(PyObject* a, PyObject* b, PyObject* modulo) {
   if (modulo != Py_None) Py_RETURN_NOTIMPLEMENTED;
-  return binary_slot<pow, rpow>(a, b);
+  return binary_slot<pow, rpow, elementwise_work, pow_number>(a, b);
 }
 
 PyObject* negative_slot(PyObject* a) {

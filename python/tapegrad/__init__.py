@@ -61,4 +61,14 @@ Tensor.__str__ = _repr
 Tensor.__module__ = "tapegrad"
 Tensor.__array_priority__ = 1000  # numpy defers `np.float64(2) * t` to the tensor, as for torch
 
+
+def _array_wrap(self, array, context=None, return_scalar=False):
+    """Makes a tensor of what numpy computes from tensors, as torch does: `np.exp(t)`, and
+    `t + np.array(1.5)`, which the tensor leaves to numpy (numpy's dtype rules then decide,
+    and tapegrad's dtypes hold the result: int8 as int64, float16 as float32)."""
+    return tensor(array)
+
+
+Tensor.__array_wrap__ = _array_wrap
+
 __version__ = "0.1.0"

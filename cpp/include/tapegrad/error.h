@@ -9,12 +9,15 @@
 namespace tg {
 
 // std::runtime_error -> RuntimeError, std::invalid_argument -> ValueError,
-// std::out_of_range -> IndexError (pybind11's defaults); TypeError and MemoryError need
-// their own types.
+// std::out_of_range -> IndexError (pybind11's defaults); TypeError, MemoryError and
+// OverflowError need their own types.
 struct TypeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct MemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct OverflowError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 using RuntimeError = std::runtime_error;

@@ -21,7 +21,8 @@ using loops::Input;
 enum class Result { SameAsInputs, Bool };
 
 // Broadcasts a and b, converts both to `dtype`, and fills a new tensor with op(a, b):
-// of `dtype` for arithmetic, of bool for comparisons.
+// of `dtype` for arithmetic, of bool for comparisons. Arithmetic in bool is C++'s, as torch's:
+// + is or, * is and.
 template <Result kResult, class Op>
 Tensor binary_kernel(const char* name, const Tensor& a, const Tensor& b, DType dtype, Op op) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
@@ -33,10 +34,7 @@ Tensor binary_kernel(const char* name, const Tensor& a, const Tensor& b, DType d
     loops::map(out.data<R>(), shape, [&](T x, T y) { return static_cast<R>(op(x, y)); },
                Input<T>{a_cast.data<T>(), a.shape()}, Input<T>{b_cast.data<T>(), b.shape()});
   };
-  if constexpr (kResult == Result::Bool)
-    dispatch_all(dtype, run);
-  else
-    dispatch_arithmetic(dtype, name, run);
+  dispatch_all(dtype, run);
   return out;
 }
 
@@ -61,7 +59,6 @@ DType result_type(const Tensor& a, const Tensor& b) { return result_type({&a, &b
 template <class Op>
 Tensor arithmetic(const char* name, const Tensor& a, const Tensor& b, Op op, bool true_division = false) {
   DType dtype = result_type(a, b);
-  if (dtype == DType::Bool) dtype = DType::Int64;
   if (true_division && !is_floating(dtype)) dtype = DType::Float32;
   return binary_kernel<Result::SameAsInputs>(name, a, b, dtype, op);
 }
@@ -130,18 +127,24 @@ struct SubBackward final : PassingNode {
 };
 }  // namespace
 
-Tensor sub(const Tensor& a, const Tensor& b) {
+namespace {
+void check_no_bool_sub(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dtype() != DType::Bool && b.dtype() != DType::Bool, "sub: subtraction, the `-` operator, with a bool ",
-           "tensor is not supported (as in torch); for two masks use `^`, to invert one `~`");
+           "tensor or a bool is not supported (as in torch); for two masks use `^`, to invert one `~`");
+}
+}  // namespace
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_no_bool_sub(a, b);
   Tensor out = arithmetic("sub", a, b, [](auto x, auto y) { return x - y; });
   record<SubBackward>(out, {&a, &b});
   return out;
 }
 
-Tensor rsub(const Tensor& a, double scalar) {
-  const Tensor s = wrap_scalar(scalar, false, a);
-  Tensor out = arithmetic("rsub", s, a, [](auto x, auto y) { return x - y; });
-  if (auto* node = record<SubBackward>(out, {&s, &a})) node->name_ = "RsubBackward1";
+Tensor rsub(const Tensor& a, const Tensor& number) {
+  check_no_bool_sub(number, a);
+  Tensor out = arithmetic("rsub", number, a, [](auto x, auto y) { return x - y; });
+  if (auto* node = record<SubBackward>(out, {&number, &a})) node->name_ = "RsubBackward1";
   return out;
 }
 
@@ -351,7 +354,9 @@ Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
   if (const std::optional<double> exponent = scalar_exponent(b, dtype)) return scalar_pow(a, dtype, *exponent);
   Tensor out = arithmetic("pow", a, b, [](auto x, auto y) {
     using T = decltype(x);
-    if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return x || !y;  // x^0 = 1, x^1 = x
+    } else if constexpr (std::is_integral_v<T>) {
       // Exact integer power by squaring, as torch computes it; unsigned, so overflow wraps.
       uint64_t result = 1, square = static_cast<uint64_t>(x);
       for (T e = y; e > 0; e >>= 1, square *= square)
@@ -376,7 +381,14 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   return pow_recorded(a, b, b.ndim() == 0 && !b.requires_grad() ? "PowBackward0" : "PowBackward1");
 }
 
-Tensor rpow(const Tensor& a, double scalar) { return pow_recorded(wrap_scalar(scalar, false, a), a, "PowBackward2"); }
+Tensor pow_number(const Tensor& a, const Tensor& number) {
+  TG_CHECK(is_floating(a.dtype()) || is_floating(number.dtype()) || number.item() >= 0,
+           "pow: integers to negative integer powers are not allowed (", dtype_name(a.dtype()), " tensor to the power ",
+           number.item(), "); convert the tensor with .float() first");
+  return pow(a, number);
+}
+
+Tensor rpow(const Tensor& a, const Tensor& number) { return pow_recorded(number, a, "PowBackward2"); }
 
 // --- elementwise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu ---
 //
@@ -672,8 +684,11 @@ Tensor clamp_recorded(const Tensor& a, const Tensor& min, const Tensor& max, boo
 }  // namespace
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max, bool integral_bounds) {
-  const Tensor lo = min ? wrap_scalar(*min, integral_bounds, a) : Tensor();
-  const Tensor hi = max ? wrap_scalar(*max, integral_bounds, a) : Tensor();
+  const auto wrap_bound = [&](double bound) {
+    return integral_bounds ? wrap_scalar(static_cast<int64_t>(bound), a) : wrap_scalar(bound, a);
+  };
+  const Tensor lo = min ? wrap_bound(*min) : Tensor();
+  const Tensor hi = max ? wrap_bound(*max) : Tensor();
   return clamp_recorded(a, lo, hi, /*bounds_are_numbers=*/true);
 }
 

@@ -20,7 +20,11 @@ Generator& generator() {
 
 }  // namespace
 
-Tensor full(const Shape& shape, double value, DType dtype) {
+namespace {
+// `value` converted straight to `dtype` in every element: an int64 never passes through a
+// double, which holds integers exactly only up to 2^53.
+template <class Value>
+Tensor filled(const Shape& shape, Value value, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype);
   dispatch_all(dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -28,16 +32,21 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   });
   return out;
 }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, DType dtype) { return filled(shape, value, dtype); }
+Tensor full_integer(const Shape& shape, int64_t value, DType dtype) { return filled(shape, value, dtype); }
 
 Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0, dtype); }
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1, dtype); }
 Tensor scalar_tensor(double value, DType dtype) { return full(Shape{}, value, dtype); }
 
-Tensor wrap_scalar(double value, bool is_integral, const Tensor& like) {
-  DType dtype = like.dtype();
-  if (is_integral && dtype == DType::Bool) dtype = DType::Int64;
-  if (!is_integral && !is_floating(dtype)) dtype = DType::Float32;
-  return scalar_tensor(value, dtype);
+Tensor wrap_scalar(double value, const Tensor& like) {
+  return scalar_tensor(value, is_floating(like.dtype()) ? like.dtype() : DType::Float32);
+}
+
+Tensor wrap_scalar(int64_t value, const Tensor& like) {
+  return filled(Shape{}, value, like.dtype() == DType::Bool ? DType::Int64 : like.dtype());
 }
 
 Tensor arange(double start, double end, double step, DType dtype) {

@@ -47,12 +47,13 @@ struct OverwriteBackward final : Node {
   void apply(Tensor) override { accumulate_grad(*next[0], zeros(next[0]->shape, next[0]->dtype)); }
 };
 
-// self op= other, straight into self's buffer (nothing to record).
+// self op= other, straight into self's buffer (nothing to record). With a bool operand, the
+// out-of-place op's own rules decide (bool + bool is bool; - refuses bools).
 template <class Op>
 Tensor& binary_inplace(const char* name, Tensor& self, const Tensor& other, Tensor (*out_of_place)(const Tensor&, const Tensor&),
                        Op op, bool true_division = false) {
   check_inplace_allowed(name, self);
-  if (must_record(self, other))
+  if (must_record(self, other) || self.dtype() == DType::Bool || other.dtype() == DType::Bool)
     return write_inplace(name, self, [&](const Tensor& old) { return out_of_place(old, other); });
   const DType result = true_division && !is_floating(other.dtype()) ? DType::Float32 : other.dtype();
   check_writable(name, self, broadcast_shapes(self.shape(), other.shape(), name), result);

@@ -144,12 +144,13 @@ TEST(Neg, NegatesAndItsGradientIsMinusOne) {
 }
 
 TEST(ScalarOperands, RsubAndRpowDifferentiateTheTensorOperand) {
-  testing::expect_gradients_match([](const std::vector<Tensor>& in) { return rsub(in[0], 2.5); },
+  testing::expect_gradients_match([](const std::vector<Tensor>& in) { return rsub(in[0], wrap_scalar(2.5, in[0])); },
                                   {draw(4, Domain::Real, 5)}, {Shape{4}});
-  testing::expect_gradients_match([](const std::vector<Tensor>& in) { return rpow(in[0], 1.7); },
+  testing::expect_gradients_match([](const std::vector<Tensor>& in) { return rpow(in[0], wrap_scalar(1.7, in[0])); },
                                   {draw(4, Domain::Real, 6)}, {Shape{4}});
-  EXPECT_EQ(values(rsub(tensor({1, 4}, Shape{2}), 2.5)), (std::vector<double>{1.5, -1.5}));
-  EXPECT_EQ(values(rpow(tensor({3, -1}, Shape{2}), 2)), (std::vector<double>{8, 0.5}));
+  const Tensor x = tensor({1, 4}, Shape{2}), y = tensor({3, -1}, Shape{2});
+  EXPECT_EQ(values(rsub(x, wrap_scalar(2.5, x))), (std::vector<double>{1.5, -1.5}));
+  EXPECT_EQ(values(rpow(y, wrap_scalar(2.0, y))), (std::vector<double>{8, 0.5}));
 }
 
 TEST(ScalarOperands, APythonFloatKeepsTheTensorDtype) {
@@ -157,7 +158,15 @@ TEST(ScalarOperands, APythonFloatKeepsTheTensorDtype) {
   EXPECT_EQ(third.dtype(), DType::Float32);
   EXPECT_EQ(values(third)[0], double(float(1.0 / 3.0)));
   EXPECT_EQ((tensor({1}, Shape{1}, DType::Int64) * 2.5).dtype(), DType::Float32);
-  EXPECT_EQ(wrap_scalar(2, true, tensor({1}, Shape{1}, DType::Int64)).dtype(), DType::Int64);
+  EXPECT_EQ(wrap_scalar(int64_t{2}, tensor({1}, Shape{1}, DType::Int64)).dtype(), DType::Int64);
+}
+
+TEST(ScalarOperands, AnIntegerMeetsAnInt64TensorExactly) {
+  const int64_t large = (int64_t{1} << 60) + 1;  // a double holds 2^60, not 2^60 + 1
+  const Tensor zero = tensor({0}, Shape{1}, DType::Int64);
+  EXPECT_EQ(*(zero + wrap_scalar(large, zero)).data<int64_t>(), large);
+  EXPECT_EQ(*full_integer(Shape{1}, large, DType::Int64).data<int64_t>(), large);
+  EXPECT_THROW(pow_number(zero, wrap_scalar(int64_t{-1}, zero)), RuntimeError);  // as torch
 }
 
 TEST(PowGradient, AtAZeroExponentIsZeroEvenAtAZeroBase) {

@@ -16,9 +16,13 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor neg(const Tensor& a);
-// `scalar - a` and `scalar ** a` record the ops torch records for them (RsubBackward1, PowBackward2).
-Tensor rsub(const Tensor& a, double scalar);
-Tensor rpow(const Tensor& a, double scalar);
+// For a number (wrapped by wrap_scalar) rather than a tensor as an operand, torch's rules for
+// numbers: `a ** number` refuses a negative integer power of an integer or bool tensor (whose
+// result would be a fraction), `number - a` and `number ** a` record the ops torch records
+// for them (RsubBackward1, PowBackward2).
+Tensor pow_number(const Tensor& a, const Tensor& number);
+Tensor rsub(const Tensor& a, const Tensor& number);
+Tensor rpow(const Tensor& a, const Tensor& number);
 
 // --- elementwise math (torch's semantics at 0, at the infinities and for nan) ---
 // Integer and bool inputs give float32 results, as in torch; abs and relu keep int64.
@@ -60,8 +64,8 @@ inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator-(const Tensor& a) { return neg(a); }
-inline Tensor operator*(const Tensor& a, double s) { return mul(a, wrap_scalar(s, false, a)); }
-inline Tensor operator*(double s, const Tensor& a) { return mul(wrap_scalar(s, false, a), a); }
-inline Tensor operator+(const Tensor& a, double s) { return add(a, wrap_scalar(s, false, a)); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, wrap_scalar(s, a)); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(wrap_scalar(s, a), a); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, wrap_scalar(s, a)); }
 
 }  // namespace tg
