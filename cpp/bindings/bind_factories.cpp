@@ -1,4 +1,6 @@
 // Binding of the tensor factories: tensor, from_numpy, arange, zeros, ones, randn, ...
+#include <limits>
+
 #include "bindings.h"
 
 namespace tg::python {
@@ -66,11 +68,30 @@ Tensor like_factory(const char* op, const Tensor& like, const py::kwargs& kwargs
   return finish_factory(make(like.shape(), dtype_kwarg(kwargs, op).value_or(like.dtype())), kwargs, op);
 }
 
+// Whether a fill value is an integer: a Python int or numpy's (a bool is not).
+bool is_integer(py::handle value) {
+  return !PyBool_Check(value.ptr()) && !is_tensor(value) && PyIndex_Check(value.ptr());
+}
+
 // The dtype torch infers from a Python fill value: bool, int64 or float32.
 DType dtype_of_number(py::handle value) {
   if (PyBool_Check(value.ptr())) return DType::Bool;
-  if (PyLong_Check(value.ptr())) return DType::Int64;
+  if (is_integer(value)) return DType::Int64;
   return DType::Float32;
+}
+
+// full(): an integer fill value goes in exact (a double holds integers only up to 2^53).
+Tensor full(const Shape& shape, py::handle value, DType dtype) {
+  if (is_integer(value)) {
+    const auto integer = py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()));
+    if (!integer) throw py::error_already_set();
+    int overflow = 0;
+    const long long exact = PyLong_AsLongLongAndOverflow(integer.ptr(), &overflow);
+    if (overflow == 0) return tg::full_integer(shape, exact, dtype);
+    TG_CHECK(is_floating(dtype), "full(): value ", py::str(value).cast<std::string>(),
+             " cannot be converted to type int64_t without overflow");
+  }
+  return tg::full(shape, value.cast<double>(), dtype);
 }
 
 // The sizes of normal(), randint(): a tuple or list, given positionally or as size=.
@@ -119,6 +140,13 @@ Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
                     py::str(item).cast<std::string>(), " does not fit in int64");
       }
     }
+  }
+  // tapegrad has no uint64 (torch has): its values past int64 would wrap around in int64.
+  if (array.dtype().kind() == 'u' && array.dtype().itemsize() == 8 && array.size() > 0) {
+    const py::object largest = array.attr("max")();
+    TG_CHECK_AS(tg::ValueError, largest.cast<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max()),
+                "tensor(): the uint64 value ", py::str(largest).cast<std::string>(),
+                " does not fit in int64, and tapegrad has no uint64 dtype");
   }
   const std::optional<DType> inferred = dtype_of_numpy(array.dtype());
   TG_CHECK_AS(tg::TypeError, inferred, "tensor(): can't convert data of numpy dtype ",
@@ -170,7 +198,7 @@ void bind_factories(py::module_& m) {
   m.def("full", [](py::handle size, py::handle fill_value, const py::kwargs& kwargs) {
     TG_CHECK_AS(tg::TypeError, PyNumber_Check(fill_value.ptr()), "full(): fill_value must be a number, not ", type_name(fill_value));
     const DType dtype = dtype_kwarg(kwargs, "full").value_or(dtype_of_number(fill_value));
-    return finish_factory(tg::full(size_argument(size, "full"), fill_value.cast<double>(), dtype), kwargs, "full");
+    return finish_factory(full(size_argument(size, "full"), fill_value, dtype), kwargs, "full");
   }, py::arg("size"), py::arg("fill_value"));
   m.def("normal", [](double mean, double std, py::handle size, const py::kwargs& kwargs) {
     const DType dtype = dtype_kwarg(kwargs, "normal").value_or(DType::Float32);
