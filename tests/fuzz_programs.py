@@ -959,10 +959,6 @@ def tensor_args(step, regs):
 # Where tapegrad knowingly differs from torch; the strategy draws no such step. Each entry:
 # (what differs, predicate over the step and the Reg of each register).
 KNOWN_DIFFERENCES = [
-    ("arithmetic with a bool tensor runs as int64: bool + bool is int64 (torch: bool), bool - x and "
-     "bool ** x compute (torch raises)",
-     lambda step, regs: step["op"] in ("add", "sub", "mul", "pow", "iadd", "add_", "sub_", "mul_") and
-     any(r.dtype == "bool" for r in tensor_args(step, regs))),
     ("view of a tensor that torch holds transposed: tapegrad's tensors are contiguous, so view works as reshape",
      lambda step, regs: step["op"] == "view" and not tensor_args(step, regs)[0].contiguous),
     ("linear of an input (not 2-D) or a bias that torch holds transposed: torch adds the bias after matmul where, "

@@ -23,6 +23,8 @@ void set_error_from_exception() {
     PyErr_SetString(PyExc_MemoryError, error.what());
   } catch (const OverflowError& error) {
     PyErr_SetString(PyExc_OverflowError, error.what());
+  } catch (const NotImplementedError& error) {
+    PyErr_SetString(PyExc_NotImplementedError, error.what());
   } catch (const std::bad_alloc&) {
     PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory");
   } catch (const std::out_of_range& error) {

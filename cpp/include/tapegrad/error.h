@@ -9,8 +9,8 @@
 namespace tg {
 
 // std::runtime_error -> RuntimeError, std::invalid_argument -> ValueError,
-// std::out_of_range -> IndexError (pybind11's defaults); TypeError, MemoryError and
-// OverflowError need their own types.
+// std::out_of_range -> IndexError (pybind11's defaults); TypeError, MemoryError,
+// OverflowError and NotImplementedError need their own types.
 struct TypeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -18,6 +18,9 @@ struct MemoryError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct OverflowError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct NotImplementedError : std::runtime_error {  // an op torch has no kernel for, for these dtypes
   using std::runtime_error::runtime_error;
 };
 using RuntimeError = std::runtime_error;

@@ -349,8 +349,12 @@ Tensor scalar_pow(const Tensor& a, DType dtype, double exponent) {
   return out;
 }
 
-Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
+// `exponent_is_number`: b is a number (wrap_scalar's), for which alone torch computes a bool
+// result (its exponent is then 0 or 1; torch has no bool pow kernel otherwise).
+Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name, bool exponent_is_number) {
   const DType dtype = result_type(a, b);
+  TG_CHECK_AS(NotImplementedError, dtype != DType::Bool || exponent_is_number,
+              "pow: not implemented for two bool operands (as in torch); convert one with .long() first");
   if (const std::optional<double> exponent = scalar_exponent(b, dtype)) return scalar_pow(a, dtype, *exponent);
   Tensor out = arithmetic("pow", a, b, [](auto x, auto y) {
     using T = decltype(x);
@@ -378,17 +382,20 @@ Tensor pow_recorded(const Tensor& a, const Tensor& b, const char* node_name) {
 }  // namespace
 
 Tensor pow(const Tensor& a, const Tensor& b) {
-  return pow_recorded(a, b, b.ndim() == 0 && !b.requires_grad() ? "PowBackward0" : "PowBackward1");
+  return pow_recorded(a, b, b.ndim() == 0 && !b.requires_grad() ? "PowBackward0" : "PowBackward1",
+                      /*exponent_is_number=*/false);
 }
 
 Tensor pow_number(const Tensor& a, const Tensor& number) {
   TG_CHECK(is_floating(a.dtype()) || is_floating(number.dtype()) || number.item() >= 0,
            "pow: integers to negative integer powers are not allowed (", dtype_name(a.dtype()), " tensor to the power ",
            number.item(), "); convert the tensor with .float() first");
-  return pow(a, number);
+  return pow_recorded(a, number, "PowBackward0", /*exponent_is_number=*/true);
 }
 
-Tensor rpow(const Tensor& a, const Tensor& number) { return pow_recorded(number, a, "PowBackward2"); }
+Tensor rpow(const Tensor& a, const Tensor& number) {
+  return pow_recorded(number, a, "PowBackward2", /*exponent_is_number=*/false);
+}
 
 // --- elementwise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu ---
 //
