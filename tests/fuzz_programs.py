@@ -959,6 +959,10 @@ def tensor_args(step, regs):
 # Where tapegrad knowingly differs from torch; the strategy draws no such step. Each entry:
 # (what differs, predicate over the step and the Reg of each register).
 KNOWN_DIFFERENCES = [
+    ("pow with a bool tensor as the exponent: torch's backward computes exponent - 1 in bool and raises "
+     "RuntimeError; tapegrad differentiates",
+     lambda step, regs: step["op"] == "pow" and isinstance(step["args"][1], dict) and
+     regs[step["args"][1]["reg"]].dtype == "bool"),
     ("view of a tensor that torch holds transposed: tapegrad's tensors are contiguous, so view works as reshape",
      lambda step, regs: step["op"] == "view" and not tensor_args(step, regs)[0].contiguous),
     ("linear of an input (not 2-D) or a bias that torch holds transposed: torch adds the bias after matmul where, "
