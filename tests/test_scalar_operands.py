@@ -21,7 +21,8 @@ NUMBERS = {
     "int": lambda: 3, "negative int": lambda: -2, "float": lambda: 1.5, "bool": lambda: True,
     "np.int64": lambda: np.int64(3), "np.int32": lambda: np.int32(-2), "np.float32": lambda: np.float32(2.0),
     "np.float64": lambda: np.float64(1.5), "np.bool_": lambda: np.bool_(True),
-    "0-d float array": lambda: np.array(1.5), "0-d int array": lambda: np.array(3), "0-d bool array": lambda: np.array(True),
+    "0-d float array": lambda: np.array(1.5), "0-d int array": lambda: np.array(3),
+    "0-d bool array": lambda: np.array(True),
 }
 
 
@@ -44,18 +45,19 @@ OPS = {
     "mul": lambda lib, a, b: lib.mul(a, b), "div": lambda lib, a, b: lib.div(a, b),
     "pow": lambda lib, a, b: lib.pow(a, b), "maximum": lambda lib, a, b: lib.maximum(a, b),
     "minimum": lambda lib, a, b: lib.minimum(a, b),
-    "where(c, tensor, number)": lambda lib, a, b: where_with(True)(lib, a, b),
-    "where(c, number, tensor)": lambda lib, a, b: where_with(False)(lib, a, b),
+    "where(c, tensor, number)": where_with(True), "where(c, number, tensor)": where_with(False),
+    "+=": lambda lib, a, b: operator.iadd(a, b), "-=": lambda lib, a, b: operator.isub(a, b),
+    "*=": lambda lib, a, b: operator.imul(a, b), "/=": lambda lib, a, b: operator.itruediv(a, b),
 }
-for _name, _inplace in {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv}.items():
-    OPS[_name] = lambda lib, a, b, inplace=_inplace: inplace(a, b)
 INPLACE = {"+=", "-=", "*=", "/="}
 
 
 def sides(op):
     # `t += n` only: `n += t` rebinds the number, never touching the tensor. where's two
     # entries place the number themselves.
-    return ["tensor op number"] if op in INPLACE or op.startswith("where") else ["tensor op number", "number op tensor"]
+    if op in INPLACE or op.startswith("where"):
+        return ["tensor op number"]
+    return ["tensor op number", "number op tensor"]
 
 
 # Where tapegrad deliberately differs from torch: (what, why, applies(op, dtype, number, side)).
@@ -73,8 +75,8 @@ KNOWN_DIFFERENCES = [
     ("numpy's bool and int8 results of a bool tensor and a 0-d bool array",
      "numpy computes `t + a`, `t * a`, `t ** a`; torch's __array_wrap__ turns its bool result into uint8 and "
      "keeps int8, dtypes tapegrad lacks: tapegrad keeps bool as bool and makes int8 int64",
-     lambda op, dtype, number, side: dtype == "bool" and number == "0-d bool array" and op in ("+", "*", "**", "+=", "*=")
-     and side == "tensor op number"),
+     lambda op, dtype, number, side: dtype == "bool" and number == "0-d bool array"
+     and op in ("+", "*", "**", "+=", "*=") and side == "tensor op number"),
 ]
 
 
@@ -121,7 +123,8 @@ def test_numbers_as_operands_match_torch(op):
                 expected = outcome(run(torch, op, dtype, number, side))
                 got = outcome(run(tg, op, dtype, number, side))
                 known = next((what for what, _, applies in KNOWN_DIFFERENCES if applies(op, dtype, number, side)), None)
-                case = f"{side} with a {dtype} tensor and {number}: torch {expected[0]} {expected[1]}, tapegrad {got[0]} {got[1]}"
+                case = (f"{side} with a {dtype} tensor and {number}: torch {expected[0]} {expected[1]}, "
+                        f"tapegrad {got[0]} {got[1]}")
                 if known:
                     listed.append((known, same(expected, got), case))
                 elif not same(expected, got):
