@@ -393,6 +393,17 @@ def test_a_numpy_scalar_on_the_left_defers_to_the_tensor(scalar):
         assert isinstance(result, tg.Tensor) and result.requires_grad
 
 
+@pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
+def test_an_array_on_the_left_defers_to_the_tensor_and_raises_typeerror(lib_name):
+    """ndarray * t: numpy defers to the tensor (__array_priority__), whose number slots take no
+    arrays: TypeError, as torch's; numpy converting the tensor instead would raise RuntimeError
+    (a tensor requiring grad has no numpy())."""
+    lib = tg if lib_name == "tapegrad" else torch
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError):
+        np.ones(2) * x
+
+
 def test_nn_functional_names_the_right_functions():
     logits = np.array([[1.0, -0.5, 2.0], [0.25, 0.0, -1.0]])
     target = np.array([2, 0])
