@@ -428,7 +428,7 @@ def draw_binary(divisor=False, power_op=False, ints=True):
         left_ok = (lambda r: r.above(0.1) and r.finite(100)) if power_op else \
             (lambda r: numeric(r) and (ints or is_float(r)) and r.finite())
         right_ok = (lambda r: r.away_from_zero(0.1) and r.finite()) if divisor else \
-            (lambda r: is_float(r) and r.finite(3.0)) if power_op else left_ok
+            (lambda r: (is_float(r) or r.dtype == "int64") and r.finite(3.0)) if power_op else left_ok
         if d.bad():
             left_ok = right_ok = lambda r: True  # noqa: E731
         form = d.integer(0, 3)
