@@ -158,7 +158,7 @@ MUTANTS = [
     Mutant("repr_is_the_default", INIT, "Tensor.__repr__ = _repr\n", "", PACKAGE_TESTS),
     Mutant("tensor_module_is_core", INIT, 'Tensor.__module__ = "tapegrad"', 'Tensor.__module__ = "tapegrad._core"',
            PACKAGE_TESTS),
-    Mutant("numpy_scalar_does_not_defer", INIT,
+    Mutant("ndarray_does_not_defer", INIT,
            "Tensor.__array_priority__ = 1000", "Tensor.__array_priority__ = -1000", PACKAGE_TESTS),
     Mutant("openblas_timeout_left_set", INIT,
            "        if set_here:\n            del _os.environ[name]", "        pass", PACKAGE_TESTS),
