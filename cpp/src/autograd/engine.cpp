@@ -53,10 +53,14 @@ std::vector<GradHook> hooks_of(const Node& node) {
   return node.leaf() ? node.leaf()->hooks : node.hooks;
 }
 
-// Whether user code sees the gradient of `node` during a pass: a hook, or a retained .grad.
-bool has_user_code(const Node& node) {
+// Whether user code sees the gradient of one of the nodes in [first, last) during a pass: a
+// hook, or a retained .grad.
+template <class NodeIterator>
+bool user_code_sees(NodeIterator first, NodeIterator last) {
   const auto lock = lock_user_state();
-  return !(node.leaf() ? node.leaf()->hooks : node.hooks).empty() || !node.retained.expired();
+  return std::any_of(first, last, [](const Node* node) {
+    return !(node->leaf() ? node->leaf()->hooks : node->hooks).empty() || !node->retained.expired();
+  });
 }
 
 // Runs the hooks of `node` on its gradient, each on what the one before returned.
@@ -164,21 +168,22 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
   // leaf's .grad when the leaf's turn comes, as torch does. One that runs none makes the
   // shortcuts below; a hook registered or a grad retained on another thread meanwhile counts
   // from the next pass on.
-  const bool runs_user_code = std::any_of(order.begin(), order.end(), [](const Node* node) { return has_user_code(*node); });
+  const bool runs_user_code = user_code_sees(order.begin(), order.end());
 
   // Leaves that have a .grad receive contributions into it directly, in place.
-  if (into_leaves && !runs_user_code)
+  if (into_leaves && !runs_user_code) {
+    const auto lock = lock_user_state();
     for (Node* node : order)
       if (const TensorImpl* leaf = node->leaf()) {
-        const auto lock = lock_user_state();
         node->grad = Tensor(leaf->grad);
         node->grad_is_leaf_grad = leaf->grad != nullptr;
       }
+  }
 
   // Whether something outside the rules sees the gradient of `node`: autograd.grad, or user code.
   const auto observed = [&](const Node* node) {
     return std::find(captured.begin(), captured.end(), node) != captured.end() ||
-           (runs_user_code && has_user_code(*node));
+           (runs_user_code && user_code_sees(&node, &node + 1));
   };
   // A node that passes its gradient unchanged to a leaf used nowhere else (b in x*w + b)
   // shares the leaf's lazily zeroed .grad as its own: its gradient is then written there
