@@ -177,6 +177,7 @@ def test_torch_gives_what_the_expectations_say(make):
     ("Tensor(2, dtype=lib.float64)", "TypeError"),
     ("Tensor(lib.ones(2), 2)", "TypeError"),
     ("Tensor([[1, 2], [3]])", "ValueError"),
+    ("Tensor.__new__(int)", "TypeError"),
 ])
 @pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
 def test_the_constructor_raises_what_torch_raises(make, error, lib_name):
@@ -185,6 +186,11 @@ def test_the_constructor_raises_what_torch_raises(make, error, lib_name):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, f"{make} died (code {done.returncode}): {done.stderr[-2000:]}"
     assert done.stdout.strip() == error
+
+
+def test_object_new_refuses_to_make_a_tensor_without_its_data():
+    with pytest.raises(TypeError, match="not safe"):
+        object.__new__(tg.Tensor)
 
 
 def test_the_constructor_names_what_it_got():
