@@ -12,7 +12,7 @@
 namespace tg::python {
 
 // The object of tapegrad.Tensor and of its Python subclasses: every one holds a defined tensor
-// from the moment Python can see it (tp_new builds it; nothing else allocates the type).
+// from the moment Python can see it (only wrap_as allocates one, given the tensor).
 struct PyTensor {
   PyObject_HEAD
   Tensor tensor;
