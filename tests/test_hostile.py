@@ -133,6 +133,8 @@ NOT_IN_TABLES = {
     # not functions: attributes, and the cross-entropy loss (test_cross_entropy_hostile_targets)
     "data", "dtype", "grad", "grad_fn", "is_leaf", "ndim", "requires_grad", "retains_grad", "shape",
     "cross_entropy",
+    # the constructor and user attributes: tests/test_tensor_class.py
+    "__new__", "__dict__",
 }
 
 

@@ -1,4 +1,6 @@
-// Binding of the tensor factories: tensor, from_numpy, arange, zeros, ones, randn, ...
+// Binding of the tensor factories: tensor, from_numpy, arange, zeros, ones, randn, ..., and
+// the Tensor(...) constructor.
+#include <algorithm>
 #include <limits>
 
 #include "bindings.h"
@@ -157,6 +159,33 @@ Tensor tensor_from(py::handle data, std::optional<DType> dtype) {
   return tg::clone(tg::to_dtype(source, target));
 }
 
+// tapegrad.Tensor(...), as torch's legacy constructor: Tensor() is an empty float32 tensor,
+// Tensor(2, 3) an uninitialised float32 one of those sizes, Tensor(data) float32 data (a
+// sequence or an array, whatever its numbers), and Tensor(t) a tensor sharing t's buffer and
+// history (an alias, as torch's, keeping t's dtype).
+Tensor legacy_tensor(const py::args& args, const py::kwargs& kwargs) {
+  for (auto item : kwargs)
+    throw tg::TypeError(tg::detail::concat("new(): Tensor() got an unexpected keyword argument '",
+                                           py::str(item.first).cast<std::string>(),
+                                           "'; tg.tensor(data, dtype=..., requires_grad=...) takes it"));
+  if (args.empty()) return Tensor::empty(Shape{0}, DType::Float32);
+  const auto is_size = [](py::handle arg) {
+    return PyIndex_Check(arg.ptr()) && !PyBool_Check(arg.ptr()) && !is_tensor(arg) && !PySequence_Check(arg.ptr());
+  };
+  if (std::all_of(args.begin(), args.end(), is_size)) return Tensor::empty(parse_size(args, kwargs, "new"), DType::Float32);
+  TG_CHECK_AS(tg::TypeError, args.size() == 1, "new() received an invalid combination of arguments: expected (), ",
+              "(int... sizes), (sequence data) or (Tensor other), but got ", args.size(), " arguments starting with ",
+              type_name(args[0]));
+  const py::handle data = args[0];
+  if (is_tensor(data)) {
+    const Tensor& other = unwrap(data.ptr());
+    return tg::view(other, std::vector<int64_t>(other.shape().begin(), other.shape().end()));
+  }
+  TG_CHECK_AS(tg::TypeError, PySequence_Check(data.ptr()) || py::isinstance<py::array>(data),
+              "new(): data must be a sequence (got ", type_name(data), ")");
+  return tensor_from(data, DType::Float32);
+}
+
 Tensor arange(py::args args, const py::kwargs& kwargs) {
   TG_CHECK_AS(tg::TypeError, args.size() >= 1 && args.size() <= 3, "arange() takes 1 to 3 positional arguments");
   bool any_float = false;
@@ -175,6 +204,20 @@ Tensor arange(py::args args, const py::kwargs& kwargs) {
 }
 
 }  // namespace
+
+PyObject* new_tensor_object(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  try {
+    return wrap_as(type, legacy_tensor(py::reinterpret_borrow<py::args>(args),
+                                       kwargs ? py::reinterpret_borrow<py::kwargs>(kwargs) : py::kwargs()));
+  } catch (py::error_already_set& error) {
+    error.restore();
+  } catch (py::builtin_exception& error) {
+    error.set_error();
+  } catch (...) {
+    set_error_from_exception();
+  }
+  return nullptr;
+}
 
 void bind_factories(py::module_& m) {
   // functions

@@ -65,10 +65,13 @@ PyObject* wrap(Tensor tensor) {
     Py_INCREF(existing);
     return existing;
   }
-  auto* self = reinterpret_cast<PyTensor*>(tensor_type->tp_alloc(tensor_type, 0));
+  return wrap_as(tensor_type, std::move(tensor));
+}
+
+PyObject* wrap_as(PyTypeObject* type, Tensor tensor) {
+  auto* self = reinterpret_cast<PyTensor*>(type->tp_alloc(type, 0));  // zeroed: weakrefs and dict null
   if (!self) return nullptr;
   new (&self->tensor) Tensor(std::move(tensor));
-  self->weakrefs = nullptr;
   self->tensor.impl()->python_object = self;
   return reinterpret_cast<PyObject*>(self);
 }
@@ -145,6 +148,7 @@ void for_each_owned_hook_list(PyTensor* self, Visit visit) {
 
 int traverse(PyObject* object, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(object));  // instances of a heap type hold a reference to it
+  Py_VISIT(reinterpret_cast<PyTensor*>(object)->dict);
   int status = 0;
   try {
     for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](const std::vector<GradHook>& hooks) {
@@ -161,6 +165,7 @@ int traverse(PyObject* object, visitproc visit, void* arg) {
 // Breaks cycles through this object by dropping the Python hooks it owns (they can no longer
 // run: the tensors they would run for are unreachable too). The tensor stays usable.
 int clear(PyObject* object) {
+  Py_CLEAR(reinterpret_cast<PyTensor*>(object)->dict);
   std::vector<GradHook> dropped;
   try {
     for_each_owned_hook_list(reinterpret_cast<PyTensor*>(object), [&](std::vector<GradHook>& hooks) {
@@ -178,6 +183,7 @@ void dealloc(PyObject* object) {
   auto* self = reinterpret_cast<PyTensor*>(object);
   PyObject_GC_UnTrack(object);  // releasing the tensor below may run Python code, and a collection
   if (self->weakrefs) PyObject_ClearWeakRefs(object);
+  Py_CLEAR(self->dict);
   if (self->tensor.defined()) self->tensor.impl()->python_object = nullptr;
   self->tensor.~Tensor();
   PyTypeObject* type = Py_TYPE(object);
@@ -332,18 +338,19 @@ int set_requires_grad(PyObject* a, PyObject* value, void*) {
 
 int set_grad(PyObject* a, PyObject* value, void*) {
   return guarded([&] {
-    TensorImpl* self = unwrap(a).impl();
+    Tensor self = unwrap(a);
     if (!value || value == Py_None) {
-      self->grad = nullptr;
+      self.set_grad(Tensor());
       return 0;
     }
     TG_CHECK_AS(TypeError, is_tensor(value), "assigned grad expected to be a Tensor or None but got grad of type ",
                 Py_TYPE(value)->tp_name);
     const Tensor& grad = unwrap(value);
-    TG_CHECK(grad.shape() == self->shape && grad.dtype() == self->dtype,
+    TG_CHECK(grad.impl() != self.impl(), "can't assign Variable as its own grad");
+    TG_CHECK(grad.shape() == self.shape() && grad.dtype() == self.dtype(),
              "assigned grad has data of a different size or type: ", grad.shape().str(), " ",
-             dtype_name(grad.dtype()), " for a tensor of ", self->shape.str(), " ", dtype_name(self->dtype));
-    self->grad = grad.impl_ptr();
+             dtype_name(grad.dtype()), " for a tensor of ", self.shape().str(), " ", dtype_name(self.dtype()));
+    self.set_grad(grad);
     return 0;
   }, -1);
 }
@@ -355,6 +362,7 @@ PyGetSetDef getset[] = {
     {"is_leaf", get_is_leaf, nullptr, "True unless the tensor is the result of a recorded op.", nullptr},
     {"grad", get_grad, set_grad, "The gradient accumulated by backward (leaves and retain_grad), or None.", nullptr},
     {"data", get_data, nullptr, "The tensor detached from the graph, sharing its buffer.", nullptr},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -401,6 +409,7 @@ int get_buffer(PyObject* a, Py_buffer* view, int flags) {
 void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferLayout*>(view->internal); }
 
 PyType_Slot slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(new_tensor_object)},
     {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},
     {Py_tp_traverse, reinterpret_cast<void*>(traverse)},
     {Py_tp_clear, reinterpret_cast<void*>(clear)},
@@ -431,6 +440,7 @@ PyType_Slot slots[] = {
 
 PyMemberDef members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, nullptr},
+    {"__dictoffset__", T_PYSSIZET, offsetof(PyTensor, dict), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr},
 };
 
@@ -442,7 +452,8 @@ bool add_tensor_type(PyObject* module) {
   for (; slots[n].slot != 0; ++n) all_slots[n] = slots[n];
   all_slots[n++] = {Py_tp_members, members};
   all_slots[n] = {0, nullptr};
-  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, all_slots};
+  static PyType_Spec spec = {"tapegrad.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+                                all_slots};
   tensor_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
   if (!tensor_type) return false;
   Py_INCREF(tensor_type);  // the module's reference; tensor_type keeps its own for the process

@@ -11,10 +11,13 @@
 
 namespace tg::python {
 
+// The object of tapegrad.Tensor and of its Python subclasses: every one holds a defined tensor
+// from the moment Python can see it (only wrap_as allocates one, given the tensor).
 struct PyTensor {
   PyObject_HEAD
   Tensor tensor;
   PyObject* weakrefs;
+  PyObject* dict;  // user attributes (t.name = ...), as torch's tensors take; null until the first
 };
 
 extern PyTypeObject* tensor_type;
@@ -22,7 +25,10 @@ extern PyTypeObject* tensor_type;
 // Creates the type and adds it to `module` as Tensor; false with a Python error set on failure.
 bool add_tensor_type(PyObject* module);
 
-inline bool is_tensor(PyObject* object) { return Py_TYPE(object) == tensor_type; }
+// A Tensor or an instance of a subclass (nn.Parameter, a user's class): both hold a tensor.
+inline bool is_tensor(PyObject* object) {
+  return Py_TYPE(object) == tensor_type || PyType_IsSubtype(Py_TYPE(object), tensor_type);
+}
 inline const Tensor& unwrap(PyObject* object) { return reinterpret_cast<PyTensor*>(object)->tensor; }
 // A Python function registered with register_hook, as the core holds it (a GradHook). The
 // Tensor type's garbage-collector support finds a tensor's Python hooks by this type.
@@ -35,6 +41,12 @@ struct PythonHook {
 // A new reference to the object of `tensor` (the existing one if there is one); None for
 // an undefined tensor; null with a Python error set on failure.
 PyObject* wrap(Tensor tensor);
+// A new object of `type` (Tensor or a subclass) for `tensor`, which must have none yet.
+PyObject* wrap_as(PyTypeObject* type, Tensor tensor);
+
+// Tensor.__new__ (type(...) for the Tensor type and its subclasses): builds the tensor as
+// torch's legacy constructor torch.Tensor(...) does; defined beside the factories.
+PyObject* new_tensor_object(PyTypeObject* type, PyObject* args, PyObject* kwargs);
 
 // The other operand of a binary op: a tensor, or a Python number wrapped as torch wraps it
 // (keeping `like`'s dtype where it can). Undefined for anything else.

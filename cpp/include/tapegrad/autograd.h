@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -74,6 +75,9 @@ class Node {
   // this node's `grad`, so that whatever reaches this node has reached that input too and
   // apply() passes its gradient on to the other inputs only; -1 when there is none.
   int shares_grad_with_input = -1;
+  // Set by the engine for one pass, on a leaf's AccumulateGrad: `grad` is the leaf's .grad as
+  // the pass found it, so contributions were added there in place and apply() has nothing to do.
+  bool grad_is_leaf_grad = false;
 
  private:
   friend class Engine;
@@ -166,6 +170,12 @@ struct ExclusivelyOwned {
   std::vector<Node*> nodes;
 };
 ExclusivelyOwned exclusively_owned(const std::shared_ptr<TensorImpl>& root);
+
+// The lock over what user code may change while a backward pass reads it, from a hook of the
+// pass or from another thread (a pass runs without the GIL): the hook lists, a node's
+// `retained` and a tensor's `grad`. It is held to copy or store one of them, never while user
+// code or a kernel runs.
+std::unique_lock<std::mutex> lock_user_state();
 
 // Grad mode is per thread, on by default.
 bool is_grad_enabled();

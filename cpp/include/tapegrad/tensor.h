@@ -94,7 +94,10 @@ class Tensor {
     return impl_->grad_fn;
   }
   bool is_leaf() const { return grad_fn() == nullptr; }
-  Tensor grad() const { return Tensor(impl_->grad); }
+  // .grad, read and replaced under lock_user_state (autograd.h): a backward pass on another
+  // thread may be writing it. set_grad(Tensor()) removes it.
+  Tensor grad() const;
+  void set_grad(const Tensor& grad);
   void retain_grad();
   void register_hook(GradHook hook);
 

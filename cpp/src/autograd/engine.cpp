@@ -45,6 +45,52 @@ Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
   return to_dtype(gradient, root.dtype());  // any dtype, as torch converts it
 }
 
+// The hooks of the tensor whose gradient `node` receives, as registered now: a copy, so that
+// a hook may register more (they run from the next pass on, as in torch) or another thread
+// may, while these run.
+std::vector<GradHook> hooks_of(const Node& node) {
+  const auto lock = lock_user_state();
+  return node.leaf() ? node.leaf()->hooks : node.hooks;
+}
+
+// Whether user code sees the gradient of one of the nodes in [first, last) during a pass: a
+// hook, or a retained .grad.
+template <class NodeIterator>
+bool user_code_sees(NodeIterator first, NodeIterator last) {
+  const auto lock = lock_user_state();
+  return std::any_of(first, last, [](const Node* node) {
+    return !(node->leaf() ? node->leaf()->hooks : node->hooks).empty() || !node->retained.expired();
+  });
+}
+
+// Runs the hooks of `node` on its gradient, each on what the one before returned.
+void run_hooks(Node& node) {
+  for (const GradHook& hook : hooks_of(node)) {
+    Tensor replaced = hook(node.grad);
+    if (!replaced.defined()) continue;
+    TG_CHECK(replaced.shape() == node.shape, "hook: expected a gradient of shape ", node.shape.str(),
+             ", but the hook returned one of shape ", replaced.shape().str());
+    TG_CHECK(replaced.dtype() == node.dtype, "hook has changed the type of value (was ", dtype_name(node.dtype),
+             " got ", dtype_name(replaced.dtype()), ")");
+    node.grad = std::move(replaced);
+  }
+}
+
+// Adds the gradient of `node` into the .grad of the non-leaf that retains it, if any.
+void fill_retained_grad(const Node& node) {
+  std::shared_ptr<TensorImpl> retained;
+  {
+    const auto lock = lock_user_state();
+    retained = node.retained.lock();
+  }
+  if (!retained) return;
+  Tensor existing = Tensor(retained).grad();
+  if (existing.defined())
+    add_(existing, node.grad);
+  else
+    Tensor(retained).set_grad(clone(node.grad));
+}
+
 }  // namespace
 
 std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& roots, uint64_t pass) {
@@ -103,6 +149,7 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
       for (Node* node : nodes) {
         node->grad = Tensor();
         node->shares_grad_with_input = -1;
+        node->grad_is_leaf_grad = false;
       }
     }
   } clear_grads{order};
@@ -117,23 +164,31 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
     captured.push_back(node.get());
   }
   const bool into_leaves = inputs.empty();
+  // A pass that runs user code (hooks, which may also replace a .grad or retain one) reads a
+  // leaf's .grad when the leaf's turn comes, as torch does. One that runs none makes the
+  // shortcuts below; a hook registered or a grad retained on another thread meanwhile counts
+  // from the next pass on.
+  const bool runs_user_code = user_code_sees(order.begin(), order.end());
 
-  // Leaves that have a .grad receive contributions into it directly, in place (unless a
-  // hook must see this pass's gradient alone first).
-  if (into_leaves)
+  // Leaves that have a .grad receive contributions into it directly, in place.
+  if (into_leaves && !runs_user_code) {
+    const auto lock = lock_user_state();
     for (Node* node : order)
-      if (TensorImpl* leaf = node->leaf(); leaf && leaf->grad && leaf->hooks.empty()) node->grad = Tensor(leaf->grad);
+      if (const TensorImpl* leaf = node->leaf()) {
+        node->grad = Tensor(leaf->grad);
+        node->grad_is_leaf_grad = leaf->grad != nullptr;
+      }
+  }
 
-  // Whether something outside the rules sees the gradient of `node`: a hook, autograd.grad,
-  // or a retained .grad.
+  // Whether something outside the rules sees the gradient of `node`: autograd.grad, or user code.
   const auto observed = [&](const Node* node) {
-    return !node->hooks.empty() || std::find(captured.begin(), captured.end(), node) != captured.end() ||
-           (into_leaves && !node->retained.expired());
+    return std::find(captured.begin(), captured.end(), node) != captured.end() ||
+           (runs_user_code && user_code_sees(&node, &node + 1));
   };
   // A node that passes its gradient unchanged to a leaf used nowhere else (b in x*w + b)
   // shares the leaf's lazily zeroed .grad as its own: its gradient is then written there
   // once, not written and copied.
-  if (into_leaves)
+  if (into_leaves && !runs_user_code)
     for (Node* node : order)
       for (size_t k = 0; k < node->next.size(); ++k) {
         const Node* input = node->next[k].get();
@@ -162,24 +217,11 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& roots, const std::vec
     if (node->shares_grad_with_input >= 0 && node->grad.storage()->zero_pending()) continue;  // nor here
     if (node->grad.shape() != node->shape && (observed(node) || !node->takes_broadcast_grad()))
       node->grad = expand_copy(node->grad, node->shape);  // a broadcast gradient, seen in full
-    for (const GradHook& hook : node->leaf() ? node->leaf()->hooks : node->hooks) {
-      Tensor replaced = hook(node->grad);
-      if (!replaced.defined()) continue;
-      TG_CHECK(replaced.shape() == node->shape, "hook: expected a gradient of shape ", node->shape.str(),
-               ", but the hook returned one of shape ", replaced.shape().str());
-      node->grad = to_dtype(replaced, node->dtype);
-    }
+    if (runs_user_code) run_hooks(*node);
     for (size_t i = 0; i < captured.size(); ++i)
       if (captured[i] == node) results[i] = clone(node->grad);
-    if (node->leaf() && !into_leaves) continue;
-    if (into_leaves)
-      if (std::shared_ptr<TensorImpl> retained = node->retained.lock()) {
-        Tensor target(retained->grad);
-        if (target.defined())
-          add_(target, node->grad);
-        else
-          retained->grad = clone(node->grad).impl_ptr();
-      }
+    if (node->leaf() && (!into_leaves || node->grad_is_leaf_grad)) continue;
+    if (into_leaves && runs_user_code) fill_retained_grad(*node);
     chain.assign(1, node);
     if (node->is_unary_map() && (node->grad.numel() == 1 || node->grad.shape() == node->shape))
       while (joins_chain(chain.back())) chain.push_back(chain.back()->next[0].get());

@@ -78,15 +78,12 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node(0), leaf
 }
 
 void AccumulateGrad::apply(Tensor grad_output) {
-  // The engine usually points `grad` at the leaf's existing .grad before the pass, so the
-  // contributions were added there in place already.
-  if (grad_output.impl_ptr() == leaf_->grad) return;
-  if (leaf_->grad == nullptr) {
-    leaf_->grad = (grad_output.is_exclusive() ? grad_output : clone(grad_output)).impl_ptr();
-  } else {
-    Tensor existing(leaf_->grad);
+  // .grad is read now, not when the pass began: a hook may have replaced or removed it.
+  Tensor existing = Tensor(leaf_).grad();
+  if (existing.defined())
     add_(existing, grad_output);
-  }
+  else
+    Tensor(leaf_).set_grad(grad_output.is_exclusive() ? grad_output : clone(grad_output));
 }
 
 std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
@@ -104,11 +101,19 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
   return accumulator;
 }
 
+std::unique_lock<std::mutex> lock_user_state() {
+  static std::mutex user_state_mutex;
+  return std::unique_lock<std::mutex>(user_state_mutex);
+}
+
 void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node> node) {
   const std::shared_ptr<Node>& old = tensor->grad_fn;
-  if (tensor->retains_grad && old && old->retained.lock() == tensor) {
-    old->retained.reset();  // .grad now means the gradient of the new value
-    node->retained = tensor;
+  if (tensor->retains_grad && old) {
+    const auto lock = lock_user_state();
+    if (old->retained.lock() == tensor) {
+      old->retained.reset();  // .grad now means the gradient of the new value
+      node->retained = tensor;
+    }
   }
   tensor->grad_fn = std::move(node);
   tensor->requires_grad = true;

@@ -36,12 +36,27 @@ void Tensor::retain_grad() {
   TG_CHECK(requires_grad(), "can't retain_grad on Tensor that has requires_grad=False");
   if (is_leaf()) return;  // leaves keep .grad anyway
   impl_->retains_grad = true;
-  grad_fn()->retained = impl_;
+  const std::shared_ptr<Node>& node = grad_fn();
+  const auto lock = lock_user_state();
+  node->retained = impl_;
 }
 
 void Tensor::register_hook(GradHook hook) {
   TG_CHECK(requires_grad(), "cannot register a hook on a tensor that doesn't require gradient");
-  (is_leaf() ? impl_->hooks : grad_fn()->hooks).push_back(std::move(hook));
+  std::vector<GradHook>& hooks = is_leaf() ? impl_->hooks : grad_fn()->hooks;
+  const auto lock = lock_user_state();
+  hooks.push_back(std::move(hook));
+}
+
+Tensor Tensor::grad() const {
+  const auto lock = lock_user_state();
+  return Tensor(impl_->grad);
+}
+
+void Tensor::set_grad(const Tensor& grad) {
+  std::shared_ptr<TensorImpl> replaced = grad.impl_ptr();
+  const auto lock = lock_user_state();
+  std::swap(impl_->grad, replaced);  // the old .grad is released below, after the lock
 }
 
 Tensor Tensor::detach() const {

@@ -2,6 +2,8 @@
 // graphs, and run_backward with `inputs` (autograd.grad).
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "../testing.h"
 
 namespace tg {
@@ -159,6 +161,54 @@ TEST(Engine, ARootGradientOfAnotherDtypeIsConvertedToTheGraphs) {
   EXPECT_EQ(values(x.grad()), (std::vector<double>{1.5, 0.75}));
   (x * 3.0).backward(tensor({1, 0}, Shape{2}, DType::Int64));  // as torch converts any dtype
   EXPECT_EQ(values(x.grad()), (std::vector<double>{4.5, 0.75}));
+}
+
+// --- hooks that change what the engine holds ---
+
+TEST(Engine, AHookThatRegistersHooksOnItsTensorRunsThemFromTheNextPass) {
+  Tensor x = leaf({1, 1}, Shape{2});
+  std::vector<std::string> calls;
+  x.register_hook([&](const Tensor&) {
+    calls.push_back("rearm");
+    for (int i = 0; i < 100; ++i)  // grows the hook list past its capacity
+      x.register_hook([&](const Tensor&) {
+        calls.push_back("new");
+        return Tensor();
+      });
+    return Tensor();
+  });
+  x.register_hook([&](const Tensor& grad) {
+    calls.push_back("second");
+    return grad * 2.0;
+  });
+  sum(x * 3.0).backward();
+  EXPECT_EQ(calls, (std::vector<std::string>{"rearm", "second"}));  // as in torch
+  EXPECT_EQ(values(x.grad()), (std::vector<double>{6, 6}));
+  calls.clear();
+  sum(x * 3.0).backward();
+  EXPECT_EQ(calls.size(), 102u);
+  EXPECT_EQ(values(x.grad()), (std::vector<double>{12, 12}));
+}
+
+TEST(Engine, AHookThatReplacesALeafsGradMakesThePassAddIntoTheNewOne) {
+  Tensor x = leaf({1, 1}, Shape{2});
+  x.set_grad(tensor({1, 1}, Shape{2}));
+  Tensor other = tensor({10, 20}, Shape{2});
+  Tensor y = x * 5.0;
+  y.register_hook([&](const Tensor&) {
+    x.set_grad(other);
+    return Tensor();
+  });
+  sum(y).backward();
+  EXPECT_EQ(x.grad().impl(), other.impl());
+  EXPECT_EQ(values(other), (std::vector<double>{15, 25}));  // the old .grad is not added in
+}
+
+TEST(Engine, AHookMayNotChangeTheGradientsDtype) {
+  Tensor x = leaf({1, 1}, Shape{2});
+  x.register_hook([](const Tensor& grad) { return to_dtype(grad, DType::Float64); });
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { sum(x * 3.0).backward(); }),
+                  "hook has changed the type of value (was float32 got float64)");
 }
 
 // --- run_backward with inputs: autograd.grad ---

@@ -137,5 +137,31 @@ TEST(GradMode, ThreadsSharingALeafAccumulateEveryContribution) {
   EXPECT_EQ(values(w.grad()), (std::vector<double>{sum_t * graphs, kThreads * graphs, -sum_t * graphs}));
 }
 
+TEST(GradMode, ThreadsChangingHooksAndGradsWhileABackwardRuns) {
+  // What user code may change while a pass runs on another thread (hook lists, .grad,
+  // retained gradients) is read and written under one lock: a race here shows as a crash in
+  // some runs only, under -fsanitize=thread in every run. The changes are hooks that change
+  // nothing and .grad reset to zeros, so the last pass's gradient is known.
+  constexpr int kPasses = 200, kMaxChanges = 2'000;
+  Tensor x = leaf({1, 2, 3}, Shape{3}, DType::Float64);
+  std::atomic<bool> stop{false};
+  std::thread meddler([&] {
+    for (int round = 0; round < kMaxChanges && !stop.load(); ++round) {
+      x.register_hook([](const Tensor&) { return Tensor(); });
+      Tensor scaled = x * 1.0;
+      scaled.retain_grad();
+      scaled.register_hook([](const Tensor&) { return Tensor(); });
+      x.set_grad(round % 2 ? Tensor() : zeros(Shape{3}, DType::Float64));
+      (void)x.grad();
+    }
+  });
+  for (int pass = 0; pass < kPasses; ++pass) sum(exp(x * 2.0)).backward();
+  stop = true;
+  meddler.join();
+  x.set_grad(Tensor());
+  sum(x * 2.0).backward();
+  EXPECT_EQ(values(x.grad()), (std::vector<double>{2, 2, 2}));
+}
+
 }  // namespace
 }  // namespace tg
