@@ -46,6 +46,14 @@ def test_norm_gradient_at_zero_is_zero():
     np.testing.assert_array_equal(to_numpy(x.grad), np.zeros(3))
 
 
+@pytest.mark.parametrize("upstream", [float("nan"), float("inf")])
+def test_norm_at_zero_passes_a_non_finite_gradient_on_as_nan(upstream):
+    """As torch: the 0 at |x| == 0 multiplies the incoming gradient, so NaN and inf give NaN, not 0."""
+    x = tg.zeros(2, 3, dtype=tg.float64, requires_grad=True)
+    (x.norm(dim=1) * upstream).sum().backward()
+    assert np.isnan(to_numpy(x.grad)).all()
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("n", [1, 5, 64])
 def test_dot(n, dtype):

@@ -334,10 +334,11 @@ struct NormBackward final : Node {
   SavedTensor input, result;
   Shape kept;
   const char* name() const override { return "LinalgVectorNormBackward0"; }
-  void apply(Tensor grad) override {  // d|a|/da = a / |a|, taken as 0 where |a| == 0
+  // d|a|/da = a / |a|, taken as 0 where |a| == 0; a NaN or infinite gradient stays NaN there, as torch's does.
+  void apply(Tensor grad) override {
     const Tensor& x = input.unpack(*this);
     accumulate_grad(*next[0], gradient_map(*this, x.shape(), as_kept(grad, kept),
-                                           [](auto g, auto v, auto n) { return v * (n == 0 ? decltype(g)(0) : g / n); },
+                                           [](auto g, auto v, auto n) { return v * (n == 0 ? g * decltype(g)(0) : g / n); },
                                            x, as_kept(result.unpack(*this), kept)));
   }
   void for_each_saved(const SavedVisitor& visit) override {
