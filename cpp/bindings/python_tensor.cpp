@@ -344,7 +344,12 @@ PyGetSetDef getset[] = {
 
 // --- the buffer protocol, so numpy and memoryview read the buffer directly ---
 
-struct BufferLayout {
+// What a view of the buffer holds: its layout, and a reference to the storage, so that the
+// buffer counts as shared while the view lives and zero_ writes its zeros at once (a lazily
+// zeroed buffer written through the view would have those writes wiped by the deferred zeros,
+// or overwritten by the next backward).
+struct ExportedBuffer {
+  std::shared_ptr<Storage> storage;
   Py_ssize_t shape[Shape::kMaxDims];
   Py_ssize_t strides[Shape::kMaxDims];
 };
@@ -357,32 +362,32 @@ int get_buffer(PyObject* a, Py_buffer* view, int flags) {
     return -1;
   }
   static const char* formats[] = {"f", "d", "q", "?"};
-  auto* layout = new (std::nothrow) BufferLayout;
-  if (!layout) {
+  auto* exported = new (std::nothrow) ExportedBuffer{t.storage(), {}, {}};
+  if (!exported) {
     PyErr_NoMemory();
     return -1;
   }
   Py_ssize_t stride = static_cast<Py_ssize_t>(itemsize(t.dtype()));
   for (int d = t.ndim(); d-- > 0;) {
-    layout->shape[d] = t.shape()[d];
-    layout->strides[d] = stride;
+    exported->shape[d] = t.shape()[d];
+    exported->strides[d] = stride;
     stride *= t.shape()[d];
   }
   view->obj = Py_NewRef(a);
-  view->buf = t.raw_data();
+  view->buf = t.raw_data();  // writes the zeros of a lazily zeroed buffer
   view->len = static_cast<Py_ssize_t>(t.numel() * itemsize(t.dtype()));
   view->readonly = 0;
   view->itemsize = static_cast<Py_ssize_t>(itemsize(t.dtype()));
   view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(formats[static_cast<int>(t.dtype())]) : nullptr;
   view->ndim = t.ndim();
-  view->shape = (flags & PyBUF_ND) ? layout->shape : nullptr;
-  view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? layout->strides : nullptr;
+  view->shape = (flags & PyBUF_ND) ? exported->shape : nullptr;
+  view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? exported->strides : nullptr;
   view->suboffsets = nullptr;
-  view->internal = layout;
+  view->internal = exported;
   return 0;
 }
 
-void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferLayout*>(view->internal); }
+void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<ExportedBuffer*>(view->internal); }
 
 PyType_Slot slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(dealloc)},

@@ -129,8 +129,13 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_pt
   return std::make_shared<Storage>(data, nbytes, std::move(owner));
 }
 
+void* Storage::escaping_data() {
+  escaped_.store(true, std::memory_order_relaxed);
+  return data();
+}
+
 bool Storage::zero_lazily() {
-  if (owner_) return false;
+  if (owner_ || escaped_.load(std::memory_order_relaxed)) return false;
   zero_pending_.store(true, std::memory_order_release);
   return true;
 }

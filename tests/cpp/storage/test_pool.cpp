@@ -119,6 +119,16 @@ TEST(Storage, WrappedMemoryIsNeverZeroedLazily) {
   EXPECT_EQ(owned[0], 1.0f);
 }
 
+TEST(Storage, ABufferWhosePointerEscapedIsNeverZeroedLazily) {
+  const auto storage = Storage::allocate(kOddSize);
+  ASSERT_TRUE(storage->zero_lazily());
+  auto* bytes = static_cast<unsigned char*>(storage->escaping_data());
+  EXPECT_FALSE(storage->zero_pending());
+  EXPECT_EQ(bytes[0], 0);  // the pending zeros were written first
+  EXPECT_FALSE(storage->zero_lazily());
+  EXPECT_FALSE(storage->zero_pending());
+}
+
 TEST(Storage, ThreadsReadingABufferZeroedLazilyAllSeeZeros) {
   const size_t nbytes = size_t(1) << 22;
   for (int round = 0; round < 20; ++round) {
