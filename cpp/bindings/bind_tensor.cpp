@@ -183,6 +183,7 @@ void bind_tensor(py::module_& m) {
     result["cached_bytes"] = stats.cached_bytes;
     return result;
   });
+  m.def("_objects_walked_by_collector", &objects_walked_by_collector);
 }
 
 }  // namespace tg::python

@@ -7,6 +7,7 @@
 #include <structmember.h>
 
 #include <algorithm>
+#include <atomic>
 #include <new>
 #include <type_traits>
 
@@ -47,13 +48,22 @@ std::invoke_result_t<Body&> guarded(Body&& body, std::invoke_result_t<Body&> fai
   }
 }
 
+namespace {
+// Python hooks held by the C++ state (the copies of one hook share its function and count
+// once). While there are none, no tensor owns a Python object to report to the collector.
+std::atomic<int64_t> live_python_hooks{0};
+}  // namespace
+
 PythonHook::PythonHook(PyObject* function)
     : function(Py_NewRef(function), [](PyObject* held) {
         // The last copy of a hook may be dropped where the GIL is not held (after a backward).
         const PyGILState_STATE gil = PyGILState_Ensure();
         Py_DECREF(held);
+        live_python_hooks.fetch_sub(1, std::memory_order_relaxed);
         PyGILState_Release(gil);
-      }) {}
+      }) {
+  live_python_hooks.fetch_add(1, std::memory_order_relaxed);
+}
 
 PyObject* wrap(Tensor tensor) {
   if (!tensor.defined()) Py_RETURN_NONE;
@@ -119,11 +129,16 @@ namespace {
 // A tensor's .grad has no object of its own to report: its Python object, if it has one,
 // holds it, not the reverse.
 
-// Calls `visit` on each list of hooks in the C++ state owned by `self` alone.
+uint64_t walked_by_collector = 0;  // objects_walked_by_collector()
+
+// Calls `visit` on each list of hooks in the C++ state owned by `self` alone. The collector
+// calls this for every tensor object it examines, several times per collection, so it walks
+// nothing while no Python hook exists: a graph of 400,000 nodes took 3.9 s to collect.
 template <class Visit>
 void for_each_owned_hook_list(PyTensor* self, Visit visit) {
-  if (!self->tensor.defined()) return;
+  if (!self->tensor.defined() || live_python_hooks.load(std::memory_order_relaxed) == 0) return;
   const ExclusivelyOwned owned = exclusively_owned(self->tensor.impl_ptr());
+  walked_by_collector += owned.tensors.size() + owned.nodes.size();
   for (TensorImpl* tensor : owned.tensors) visit(tensor->hooks);
   for (Node* node : owned.nodes) visit(node->hooks);
 }
@@ -424,6 +439,8 @@ PyMemberDef members[] = {
 };
 
 }  // namespace
+
+uint64_t objects_walked_by_collector() { return walked_by_collector; }
 
 bool add_tensor_type(PyObject* module) {
   static PyType_Slot all_slots[sizeof(slots) / sizeof(slots[0]) + 1];
