@@ -184,6 +184,9 @@ void bind_tensor(py::module_& m) {
     return result;
   });
   m.def("_objects_walked_by_collector", &objects_walked_by_collector);
+  m.def("empty_cache", &tg::empty_pool,
+        "Returns the buffers the pool keeps for reuse to the system (as torch.cuda.empty_cache does "
+        "for torch's CUDA cache); tensors in use keep theirs.");
 }
 
 }  // namespace tg::python
