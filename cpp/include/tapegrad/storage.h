@@ -65,6 +65,6 @@ struct PoolStats {
   uint64_t cached_bytes;    // bytes held in free lists now
 };
 PoolStats pool_stats();
-void empty_pool();  // returns every cached buffer to the system
+void empty_pool();  // returns every cached buffer to the system (tg.empty_cache()), and starts over
 
 }  // namespace tg

@@ -148,7 +148,10 @@ class Pool {
     std::vector<Block> released;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (SizeClass& size_class : classes_) release_all_of(size_class, &released);
+      for (SizeClass& size_class : classes_) {
+        release_all_of(size_class, &released);
+        size_class = SizeClass{};  // and forgets which sizes recur
+      }
     }
     release_blocks(released);
   }
