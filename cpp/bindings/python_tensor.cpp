@@ -134,7 +134,7 @@ uint64_t walked_by_collector = 0;  // objects_walked_by_collector()
 // Calls `visit` on each list of hooks in the C++ state owned by `self` alone. The collector
 // calls this for every tensor object it examines, several times per collection, so it walks
 // nothing while no Python hook exists (gc.collect() with a 400,000-node graph alive took
-// 1.4 s, and a loop keeping a growing graph slowed step by step: bench/gc_cost.py).
+// 1.5 s, and a loop keeping a growing graph slowed step by step: bench/gc_cost.py).
 template <class Visit>
 void for_each_owned_hook_list(PyTensor* self, Visit visit) {
   if (!self->tensor.defined() || live_python_hooks.load(std::memory_order_relaxed) == 0) return;
