@@ -118,7 +118,7 @@ NOT_IN_TABLES = {
     "zeros", "ones", "empty", "full", "randn", "rand", "randint", "normal", "arange",
     "zeros_like", "ones_like", "empty_like", "randn_like", "rand_like", "tensor", "from_numpy",
     # process state, not tensors
-    "manual_seed", "set_num_threads", "get_num_threads", "is_grad_enabled",
+    "manual_seed", "set_num_threads", "get_num_threads", "is_grad_enabled", "empty_cache",
     # aliases of table entries
     "concat", "concatenate", "t", "T", "mT", "expand_as", "reshape_as", "view_as",
     # autograd: the backward and in-place tests

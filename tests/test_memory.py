@@ -167,3 +167,66 @@ def test_mlp_training_keeps_memory_in_a_fixed_band():
     )
     last = loss().item()
     assert last < 0.5 * first, f"the MLP did not train: loss {first} at first, {last} after 110,000 steps"
+
+
+MIB = 2 ** 20
+# What the pool may keep of freed buffers whatever is in use (kMinCachedBytes in pool.cpp).
+POOL_KEEPS = 64 * MIB
+
+
+def test_freed_tensors_give_their_memory_back_to_the_system():
+    """512 MiB of tensors dropped: the pool keeps at most POOL_KEEPS of them, the rest goes
+    back to the system as it goes without a pool (torch's resident set falls by all of it)."""
+    gc.collect()
+    before = resident_bytes()
+    tensors = [tg.ones(16 * MIB // 4) for _ in range(32)]
+    assert resident_bytes() - before > 400 * MIB  # the pages were written
+    del tensors
+    growth = resident_bytes() - before
+    assert growth < POOL_KEEPS + 16 * MIB, f"512 MiB dropped, resident memory still {growth / MIB:.0f} MB up"
+
+
+def test_empty_cache_gives_the_pool_s_buffers_back():
+    tensors = [tg.ones(16 * MIB // 4) for _ in range(3)]
+    del tensors
+    assert tg._core._pool_stats()["cached_bytes"] >= 48 * MIB
+    before = resident_bytes()
+    tg.empty_cache()
+    assert tg._core._pool_stats()["cached_bytes"] == 0
+    assert before - resident_bytes() >= 40 * MIB
+
+
+def test_workload_whose_sizes_change_holds_little_more_than_its_largest_step():
+    """Steps of ((x*w + b).tanh()**2).sum() at sizes growing from 1 to 24 MiB per tensor: the
+    pool must give back buffers of sizes no longer asked for, so the resident set stays
+    within what the largest step uses (about 9 tensors of its size: 216 MiB), plus what the
+    pool may keep. Kept, they would add up to 1 GiB."""
+    gc.collect()
+    tg.empty_cache()
+    before = resident_bytes()
+    peak = before
+    for size in range(1, 25):
+        x, w, b = (tg.ones(size * MIB // 4, requires_grad=True) for _ in range(3))
+        for _ in range(2):
+            ((x * w + b).tanh() ** 2).sum().backward()
+            for leaf in (x, w, b):
+                leaf.grad.zero_()
+            peak = max(peak, resident_bytes())
+    growth = peak - before
+    assert growth < 9 * 24 * MIB + POOL_KEEPS, f"sizes 1 to 24 MiB: resident memory peaked {growth / MIB:.0f} MB up"
+
+
+def test_steady_state_steps_on_large_buffers_ask_the_system_for_none():
+    x, w, b = (tg.randn(16 * MIB // 4, requires_grad=True) for _ in range(3))
+
+    def step():
+        ((x * w + b).tanh() ** 2).sum().backward()
+        for leaf in (x, w, b):
+            leaf.grad.zero_()
+
+    step()
+    step()
+    before = tg._core._pool_stats()["os_allocations"]
+    for _ in range(5):
+        step()
+    assert tg._core._pool_stats()["os_allocations"] == before

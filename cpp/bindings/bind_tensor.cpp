@@ -25,7 +25,8 @@ std::optional<DType> dtype_of_numpy(const py::dtype& dtype) {
   return std::nullopt;
 }
 
-// A numpy array over the tensor's buffer; the array keeps the buffer alive.
+// A numpy array over the tensor's buffer; the array keeps the buffer alive, and holding its
+// storage, makes zero_ write its zeros at once while the array lives.
 py::array as_numpy(const Tensor& tensor) {
   TG_CHECK(!tensor.requires_grad(),
            "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
@@ -125,7 +126,7 @@ void bind_tensor(py::module_& m) {
   def_method("retain_grad", [](Tensor t) { t.retain_grad(); });
   def_method("register_hook", [](Tensor t, py::function hook) { t.register_hook(PythonHook(hook.ptr())); },
              py::arg("hook"));
-  def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); });
+  def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->escaping_data()); });
   def_method("item", &item);
   def_method("tolist", [](const Tensor& t) { return as_numpy(t.detach()).attr("tolist")(); });
   def_method("numpy", [](const Tensor& t) { return as_numpy(t); });
@@ -182,6 +183,10 @@ void bind_tensor(py::module_& m) {
     result["cached_bytes"] = stats.cached_bytes;
     return result;
   });
+  m.def("_objects_walked_by_collector", &objects_walked_by_collector);
+  m.def("empty_cache", &tg::empty_pool,
+        "Returns the buffers the pool keeps for reuse to the system (as torch.cuda.empty_cache does "
+        "for torch's CUDA cache); tensors in use keep theirs.");
 }
 
 }  // namespace tg::python

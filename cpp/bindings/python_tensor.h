@@ -24,6 +24,9 @@ extern PyTypeObject* tensor_type;
 
 // Creates the type and adds it to `module` as Tensor; false with a Python error set on failure.
 bool add_tensor_type(PyObject* module);
+// How many tensors and nodes the type's garbage-collector support has walked through, for
+// tests of the collector's cost.
+uint64_t objects_walked_by_collector();
 
 // A Tensor or an instance of a subclass (nn.Parameter, a user's class): both hold a tensor.
 inline bool is_tensor(PyObject* object) {

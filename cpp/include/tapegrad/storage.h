@@ -28,10 +28,16 @@ class Storage {
     return data_;
   }
   size_t nbytes() const { return nbytes_; }
-  // Zeroes a pool buffer by marking it (wrapped memory is seen by its owner: false, nothing
-  // done): the zeros are written when data() is next called, unless a writer of every element
-  // takes the mark first. A gradient buffer zeroed between steps is then never written twice
-  // nor read as zeros. The caller holds the only reference to the storage.
+  // The buffer, for a raw pointer handed out of tapegrad (data_ptr()) whose reads and
+  // writes it can't see: its pending zeros are written, and it is never zeroed lazily again.
+  // (A numpy array or buffer-protocol view holds a reference to the storage instead, which
+  // keeps zero_ eager while the view lives.)
+  void* escaping_data();
+  // Zeroes a pool buffer by marking it (wrapped memory is seen by its owner, and a pointer
+  // from escaping_data() by whoever holds it: false, nothing done): the zeros are written
+  // when data() is next called, unless a writer of every element takes the mark first. A
+  // gradient buffer zeroed between steps is then never written twice nor read as zeros. The
+  // caller holds the only reference to the storage.
   bool zero_lazily();
   // Whether the buffer was zeroed lazily and its zeros are not written yet.
   bool zero_pending() const { return zero_pending_.load(std::memory_order_acquire); }
@@ -49,6 +55,7 @@ class Storage {
   std::shared_ptr<void> owner_;  // null when the buffer came from the pool
   uint64_t version_ = 0;
   mutable std::atomic<bool> zero_pending_{false};
+  std::atomic<bool> escaped_{false};  // escaping_data() was called
 };
 
 // Counters of the buffer pool, for tests and benchmarks.
@@ -58,6 +65,6 @@ struct PoolStats {
   uint64_t cached_bytes;    // bytes held in free lists now
 };
 PoolStats pool_stats();
-void empty_pool();  // returns every cached buffer to the system
+void empty_pool();  // returns every cached buffer to the system (tg.empty_cache()), and starts over
 
 }  // namespace tg

@@ -1,12 +1,19 @@
 // The caching buffer pool: freed buffers go to a free list of their size class and serve
 // the next request of that class, so a steady-state training step asks the system for
-// no memory (and, for large buffers, takes no page faults). Storage, which holds a pool
-// buffer, allocates, frees and lazily zeroes it here.
+// no memory (and, for large buffers, takes no page faults). What it keeps is bounded, so that
+// memory a program frees goes back to the system as it would without the pool: the free
+// lists hold at most as many bytes as tensors use (or 64 MiB), and large buffers of a size
+// the program stopped asking for are returned when it asks for a new one. Storage, which
+// holds a pool buffer, allocates, frees and lazily zeroes it here.
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 #ifdef __linux__
@@ -20,7 +27,17 @@ namespace tg {
 namespace {
 
 constexpr size_t kAlignment = 64;  // a cache line, and a full AVX-512 register
-constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+// The free lists may always hold this much, and beyond it as many bytes as buffers in use:
+// a training step's temporaries come back at its end while its parameters and gradients stay.
+constexpr size_t kMinCachedBytes = size_t(64) << 20;
+// Buffers from this size are mapped from the system directly and unmapped when released, so
+// that a release returns the memory at once: glibc's malloc keeps freed chunks of up to 32 MiB
+// in its heap, resident.
+constexpr size_t kLargeBlock = size_t(1) << 20;
+// A size class of large buffers not asked for in this many requests is stale: when a request
+// must go to the system, the stale classes' free buffers are released first (a workload whose
+// sizes change would otherwise hold the buffers of every size it went through).
+constexpr uint64_t kStaleRequests = 16;
 
 // Size classes: multiples of 64 bytes up to 1 KiB, then four classes per power of two,
 // so a request wastes at most a quarter of its size.
@@ -51,42 +68,75 @@ size_t memory_bytes() {
   return bytes;
 }
 
+// A block of `capacity` bytes (a size class's), 64-byte aligned, from the system; null if
+// there is none.
+void* allocate_block(size_t capacity) {
+  if (capacity < kLargeBlock) return std::aligned_alloc(kAlignment, capacity);
+  void* block = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return block == MAP_FAILED ? nullptr : block;
+}
+
+void release_block(void* block, size_t capacity) {
+  if (capacity < kLargeBlock)
+    std::free(block);
+  else
+    munmap(block, capacity);
+}
+
+struct Block {
+  void* data;
+  size_t capacity;
+};
+
+// Returns the blocks to the system (outside the pool's lock: munmap takes a while).
+void release_blocks(const std::vector<Block>& blocks) {
+  for (const Block& block : blocks) release_block(block.data, block.capacity);
+}
+
 class Pool {
  public:
   void* take(size_t nbytes, size_t* capacity) {
     int index;
     *capacity = size_class(nbytes, &index);
+    std::vector<Block> released;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (index < static_cast<int>(free_.size()) && !free_[index].empty()) {
-        void* block = free_[index].back();
-        free_[index].pop_back();
+      SizeClass& size_class = class_of(index, *capacity);
+      size_class.last_request = ++requests_;
+      if (!size_class.free.empty()) {
+        void* block = size_class.free.back();
+        size_class.free.pop_back();
         cached_bytes_ -= *capacity;
+        in_use_bytes_ += *capacity;
         ++reuses_;
         return block;
       }
       ++os_allocations_;
+      if (size_class.trimmed) size_class.recurs = true;
+      if (*capacity >= kLargeBlock) release_stale_classes(&released);
     }
+    release_blocks(released);
     TG_CHECK_AS(MemoryError, nbytes <= memory_bytes(), "can't allocate memory: you tried to allocate ", nbytes,
                 " bytes, more than the machine's memory and swap (", memory_bytes(), " bytes)");
-    void* block = std::aligned_alloc(kAlignment, *capacity);
+    void* block = allocate_block(*capacity);
     TG_CHECK_AS(MemoryError, block != nullptr, "can't allocate memory: you tried to allocate ", nbytes, " bytes");
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_use_bytes_ += *capacity;
     return block;
   }
 
   void give_back(void* block, size_t capacity) {
     int index;
     size_class(capacity, &index);
+    std::vector<Block> released;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_bytes_ + capacity <= kMaxCachedBytes) {
-        if (index >= static_cast<int>(free_.size())) free_.resize(index + 1);
-        free_[index].push_back(block);
-        cached_bytes_ += capacity;
-        return;
-      }
+      class_of(index, capacity).free.push_back(block);
+      cached_bytes_ += capacity;
+      in_use_bytes_ -= capacity;
+      release_least_recent(std::max(kMinCachedBytes, in_use_bytes_), &released);
     }
-    std::free(block);
+    release_blocks(released);
   }
 
   PoolStats stats() {
@@ -95,18 +145,64 @@ class Pool {
   }
 
   void empty() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& list : free_) {
-      for (void* block : list) std::free(block);
-      list.clear();
+    std::vector<Block> released;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (SizeClass& size_class : classes_) {
+        release_all_of(size_class, &released);
+        size_class = SizeClass{};  // and forgets which sizes recur
+      }
     }
-    cached_bytes_ = 0;
+    release_blocks(released);
   }
 
  private:
+  struct SizeClass {
+    size_t capacity = 0;
+    std::vector<void*> free;
+    uint64_t last_request = 0;  // requests_ when this class was last asked for
+    bool trimmed = false;       // its free buffers were released as stale
+    bool recurs = false;        // asked for again after that: never released as stale again
+  };
+
+  SizeClass& class_of(int index, size_t capacity) {
+    if (index >= static_cast<int>(classes_.size())) classes_.resize(index + 1);
+    classes_[index].capacity = capacity;
+    return classes_[index];
+  }
+
+  void release_all_of(SizeClass& size_class, std::vector<Block>* released) {
+    for (void* block : size_class.free) released->push_back({block, size_class.capacity});
+    cached_bytes_ -= size_class.free.size() * size_class.capacity;
+    size_class.free.clear();
+  }
+
+  void release_stale_classes(std::vector<Block>* released) {
+    for (SizeClass& size_class : classes_)
+      if (size_class.capacity >= kLargeBlock && !size_class.free.empty() && !size_class.recurs &&
+          requests_ - size_class.last_request > kStaleRequests) {
+        release_all_of(size_class, released);
+        size_class.trimmed = true;
+      }
+  }
+
+  // Releases free buffers, of the classes asked for least recently first, down to `limit`
+  // cached bytes.
+  void release_least_recent(size_t limit, std::vector<Block>* released) {
+    while (cached_bytes_ > limit) {
+      SizeClass* oldest = nullptr;
+      for (SizeClass& size_class : classes_)
+        if (!size_class.free.empty() && (!oldest || size_class.last_request < oldest->last_request))
+          oldest = &size_class;
+      released->push_back({oldest->free.back(), oldest->capacity});
+      oldest->free.pop_back();
+      cached_bytes_ -= oldest->capacity;
+    }
+  }
+
   std::mutex mutex_;
-  std::vector<std::vector<void*>> free_;
-  uint64_t os_allocations_ = 0, reuses_ = 0, cached_bytes_ = 0;
+  std::vector<SizeClass> classes_;  // by size_class() index
+  uint64_t requests_ = 0, os_allocations_ = 0, reuses_ = 0, cached_bytes_ = 0, in_use_bytes_ = 0;
 };
 
 // Never destroyed: tensors held by Python may outlive static destruction at exit.
@@ -129,8 +225,13 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_pt
   return std::make_shared<Storage>(data, nbytes, std::move(owner));
 }
 
+void* Storage::escaping_data() {
+  escaped_.store(true, std::memory_order_relaxed);
+  return data();
+}
+
 bool Storage::zero_lazily() {
-  if (owner_) return false;
+  if (owner_ || escaped_.load(std::memory_order_relaxed)) return false;
   zero_pending_.store(true, std::memory_order_release);
   return true;
 }

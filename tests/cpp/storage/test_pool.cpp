@@ -48,6 +48,41 @@ TEST(Pool, EmptyPoolReturnsCachedBuffersToTheSystem) {
   EXPECT_EQ(pool_stats().reuses, before.reuses);
 }
 
+TEST(Pool, KeepsNoMoreFreedBytesThanAreInUseBeyond64MiB) {
+  empty_pool();
+  constexpr size_t kMiB = size_t(1) << 20;
+  auto kept = Storage::allocate(96 * kMiB);
+  {
+    std::vector<std::shared_ptr<Storage>> dropped;
+    for (int i = 0; i < 200; ++i) dropped.push_back(Storage::allocate(kMiB));
+  }
+  // As much as is in use (96 MiB, and whatever else this process holds), not all 200 MiB.
+  EXPECT_GE(pool_stats().cached_bytes, 96 * kMiB);
+  EXPECT_LE(pool_stats().cached_bytes, 128 * kMiB);
+  kept.reset();
+  EXPECT_LE(pool_stats().cached_bytes, 64 * kMiB);
+  empty_pool();
+}
+
+TEST(Pool, ALargeSizeNoLongerAskedForIsReleasedForANewOne) {
+  empty_pool();
+  constexpr size_t kMiB = size_t(1) << 20;
+  const auto ask_for = [](size_t nbytes, int times) {
+    for (int i = 0; i < times; ++i) Storage::allocate(nbytes);
+  };
+  ask_for(3 * kMiB, 1);
+  ask_for(5 * kMiB, 20);
+  EXPECT_EQ(pool_stats().cached_bytes, 3 * kMiB + 5 * kMiB);
+  ask_for(7 * kMiB, 1);  // from the system: 3 MiB, not asked for in 21 requests, goes back
+  EXPECT_EQ(pool_stats().cached_bytes, 5 * kMiB + 7 * kMiB);
+  // Asked for again after that, a size is never released as stale again.
+  ask_for(3 * kMiB, 1);
+  ask_for(5 * kMiB, 20);
+  ask_for(10 * kMiB, 1);  // 7 MiB goes back, 3 MiB stays
+  EXPECT_EQ(pool_stats().cached_bytes, 3 * kMiB + 5 * kMiB + 10 * kMiB);
+  empty_pool();
+}
+
 const size_t kRequestSizes[] = {0, 1, 63, 64, 65, 1000, 1024, 1025, 1300, 4097, 100000, size_t(1) << 22};
 
 TEST(Pool, BuffersAre64ByteAligned) {
@@ -117,6 +152,16 @@ TEST(Storage, WrappedMemoryIsNeverZeroedLazily) {
   EXPECT_FALSE(storage->zero_lazily());
   EXPECT_FALSE(storage->zero_pending());
   EXPECT_EQ(owned[0], 1.0f);
+}
+
+TEST(Storage, ABufferWhosePointerEscapedIsNeverZeroedLazily) {
+  const auto storage = Storage::allocate(kOddSize);
+  ASSERT_TRUE(storage->zero_lazily());
+  auto* bytes = static_cast<unsigned char*>(storage->escaping_data());
+  EXPECT_FALSE(storage->zero_pending());
+  EXPECT_EQ(bytes[0], 0);  // the pending zeros were written first
+  EXPECT_FALSE(storage->zero_lazily());
+  EXPECT_FALSE(storage->zero_pending());
 }
 
 TEST(Storage, ThreadsReadingABufferZeroedLazilyAllSeeZeros) {
