@@ -1054,6 +1054,10 @@ KNOWN_DIFFERENCES = [
      lambda step, regs: step["op"] in ("div", "eq", "ne", "fill_") and
      any(kind and kind.startswith("0-d") for kind in scalar_kinds(step)) or
      any(kind == "0-d bool" for kind in scalar_kinds(step)) and any(r.dtype == "bool" for r in tensor_args(step, regs))),
+    ("an in-place op with a 0-d numpy array: neither library writes in place (their in-place slots decline the "
+     "array and numpy makes a new tensor of `t + a`), which the program's model of in-place steps does not follow",
+     lambda step, regs: step["op"] in OPS and OPS[step["op"]].inplace and
+     any(kind and kind.startswith("0-d") for kind in scalar_kinds(step))),
     ("a view under no_grad of a tensor requiring grad: torch's result is a view that requires grad (torch marks "
      "it made in no_grad mode); tapegrad's ops under no_grad record nothing, and their results do not require grad",
      lambda step, regs: step.get("no_grad") and step["op"] in OPS and OPS[step["op"]].view and step["op"] != "detach"
@@ -1091,6 +1095,12 @@ def scalar_kinds(step):
 # Bugs the fuzzer found in code being rewritten elsewhere, left to its owners; the strategy
 # draws no such step until the entry is removed with the fix.
 OPEN_BUGS = [
+    ("the order in which a hook's side effects land: torch runs a leaf's AccumulateGrad, and the leaf's hooks, as "
+     "soon as its gradient is complete (its sequence number is the largest), tapegrad runs every AccumulateGrad "
+     "after the op nodes; so a hook that registers a hook on another tensor, or sets another leaf's .grad, can "
+     "find that tensor's turn already passed in one library and still to come in the other",
+     lambda step, regs: step["op"] == "register_hook" and step["args"][1]["hook"] in ("register", "set_grad") and
+     step["args"][1]["target"] != step["args"][0]["reg"]),
     ("autograd.grad runs every node behind its outputs, not only those that lead to its inputs: it raises for a "
      "saved tensor freed by an earlier backward or changed in place off that path, and runs hooks off it; torch "
      "does neither (x, w leaves, w.register_hook(h), autograd.grad((x * w).sum(), [x]) calls h in tapegrad alone)",
@@ -1099,14 +1109,6 @@ OPEN_BUGS = [
     ("autograd.grad leaves the .grad of a register that retains its grad alone; torch fills it (y = x * 2; "
      "y.retain_grad(); autograd.grad((y * y).sum(), [x]) sets y.grad in torch, not in tapegrad)",
      lambda step, regs: step["op"] == "autograd.grad" and "retain_grad" in step["kwargs"]["after"]),
-    ("zero_ of a tensor or a .grad that a numpy array shares (np.asarray, memoryview) only marks the buffer: the "
-     "array still reads the old values, and what is written through it is lost (x.grad, g = np.asarray(x.grad), "
-     "x.grad.zero_(): g is not zero; g[...] = 5: x.grad reads 0; after the next backward x.grad has no 5 in it)",
-     lambda step, regs: step["op"] == "zero_grad" and "grad" in tensor_args(step, regs)[0].escaped or
-     step["op"] == "zero_" and "tensor" in tensor_args(step, regs)[0].escaped),
-    ("a hook that changes what the engine holds: one that registers another hook, or sets a leaf's .grad, "
-     "while the backward runs",
-     lambda step, regs: step["op"] == "register_hook" and step["args"][1]["hook"] in ("register", "set_grad")),
 ]
 
 
@@ -1627,11 +1629,8 @@ def check_program(program, trace=lambda text: None):
             stats["no_grad"] += bool(step.get("no_grad"))
             check_step(where, step, op, np_args, np_kwargs, tg_result, torch_result)
             if op.inplace:
-                # `t += ndarray`: torch's in-place slot declines the array, and numpy makes a new tensor.
-                in_place = torch_result is theirs.regs[step["args"][0]["reg"]]
-                if (tg_result is tg_regs_of(mine, step)) != in_place:
-                    raise Mismatch(f"{where}: torch's in-place op returns {'the' if in_place else 'a new'} "
-                                   f"tensor, tapegrad's {'a new one' if in_place else 'the one it wrote'}")
+                if tg_result is not tg_regs_of(mine, step):
+                    raise Mismatch(f"{where}: an in-place op must return the tensor it wrote")
                 spoiled = spoiled or bool(step.get("no_grad")) and tg_result.requires_grad
             else:
                 mine.regs.extend(outputs_of(tg_result))

@@ -97,6 +97,19 @@ def test_asarray_of_a_tensor_requiring_grad_raises():
         np.asarray(tg.ones(3, requires_grad=True))
 
 
+@pytest.mark.parametrize("escape", [lambda t: t.numpy(), np.asarray, memoryview], ids=["numpy", "asarray", "memoryview"])
+def test_a_tensor_requiring_grad_escapes_under_no_grad(escape):
+    """As torch's numpy(): the check is for grad mode, where a write through the array would go
+    unrecorded; under no_grad the array shares the buffer."""
+    x = tg.ones(3, requires_grad=True)
+    with tg.no_grad():
+        array = np.asarray(escape(x))
+        array[1] = 5
+    assert x.tolist() == [1.0, 5.0, 1.0]
+    with pytest.raises(RuntimeError):
+        escape(x)
+
+
 def test_numpy_of_detached_tensor_shares_memory():
     x = tg.ones(3, requires_grad=True)
     n = x.detach().numpy()

@@ -28,7 +28,7 @@ std::optional<DType> dtype_of_numpy(const py::dtype& dtype) {
 // A numpy array over the tensor's buffer; the array keeps the buffer alive, and holding its
 // storage, makes zero_ write its zeros at once while the array lives.
 py::array as_numpy(const Tensor& tensor) {
-  TG_CHECK(!tensor.requires_grad(),
+  TG_CHECK(!(tensor.requires_grad() && is_grad_enabled()),  // in no_grad, as torch, a view that records nothing
            "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
   auto* keep_alive = new std::shared_ptr<tg::Storage>(tensor.storage());
   py::capsule owner(keep_alive, [](void* p) { delete static_cast<std::shared_ptr<tg::Storage>*>(p); });

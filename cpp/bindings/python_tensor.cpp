@@ -396,7 +396,7 @@ struct ExportedBuffer {
 
 int get_buffer(PyObject* a, Py_buffer* view, int flags) {
   const Tensor& t = unwrap(a);
-  if (t.requires_grad()) {  // as numpy() does
+  if (t.requires_grad() && is_grad_enabled()) {  // as numpy() does
     PyErr_SetString(PyExc_RuntimeError,
                     "Can't export the buffer of a Tensor that requires grad. Use tensor.detach() instead.");
     return -1;
