@@ -1100,7 +1100,7 @@ OPEN_BUGS = [
      "after the op nodes; so a hook that registers a hook on another tensor, or sets another leaf's .grad, can "
      "find that tensor's turn already passed in one library and still to come in the other",
      lambda step, regs: step["op"] == "register_hook" and step["args"][1]["hook"] in ("register", "set_grad") and
-     step["args"][1]["target"] != step["args"][0]["reg"]),
+     step["args"][1].get("target") != step["args"][0]["reg"]),
     ("autograd.grad runs every node behind its outputs, not only those that lead to its inputs: it raises for a "
      "saved tensor freed by an earlier backward or changed in place off that path, and runs hooks off it; torch "
      "does neither (x, w leaves, w.register_hook(h), autograd.grad((x * w).sum(), [x]) calls h in tapegrad alone)",
