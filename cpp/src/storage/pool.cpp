@@ -13,6 +13,7 @@
 #include <sys/sysinfo.h>
 #endif
 
+#include "parallel/fork.h"
 #include "tapegrad/error.h"
 #include "tapegrad/storage.h"
 
@@ -104,7 +105,7 @@ class Pool {
   }
 
  private:
-  std::mutex mutex_;
+  ForkSafeMutex mutex_;
   std::vector<std::vector<void*>> free_;
   uint64_t os_allocations_ = 0, reuses_ = 0, cached_bytes_ = 0;
 };
@@ -138,7 +139,7 @@ bool Storage::zero_lazily() {
 void Storage::write_pending_zeros() const {
   // Kernels read their operands before they split across the pool, but a rule's saved tensor
   // may be read from a worker: the first thread writes the zeros, any other waits for them.
-  static std::mutex mutex;
+  static ForkSafeMutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
   if (!zero_pending_.load(std::memory_order_relaxed)) return;
   std::memset(data_, 0, nbytes_);
