@@ -2,6 +2,7 @@
 exactly the single-thread results, grad mode per thread, Python threads training side by side,
 the GIL released inside long kernels, and OpenBLAS's jobs on the pool."""
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import tapegrad as tg
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tg.__file__)))  # installed or checkout
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BIG = 1 << 18  # elements: well above the size from which kernels split across the pool
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")  # CI's sanitizer stage preloads the runtime
 
 
 @pytest.fixture
@@ -51,9 +53,75 @@ def test_set_num_threads_rejects_non_positive_counts_as_torch(restore_threads, t
     assert tg.get_num_threads() == 2
 
 
-def test_set_num_threads_rejects_a_float(restore_threads):
-    with pytest.raises(TypeError):
-        tg.set_num_threads(2.5)
+@pytest.mark.parametrize("threads, type_name", [(2.5, "float"), ("2", "str"), (True, "bool"), (None, "NoneType")])
+def test_set_num_threads_rejects_what_is_not_an_int_as_torch_names_it(restore_threads, threads, type_name):
+    tg.set_num_threads(2)
+    with pytest.raises(TypeError, match=f"^set_num_threads expects an int, but got {type_name}$"):
+        tg.set_num_threads(threads)
+    assert tg.get_num_threads() == 2
+
+
+def test_set_num_threads_takes_a_numpy_int(restore_threads):
+    tg.set_num_threads(np.int64(3))
+    assert tg.get_num_threads() == 3
+
+
+def openblas_max_threads():
+    """The MAX_THREADS that the OpenBLAS build tapegrad links was compiled with, from its own
+    configuration string."""
+    scipy_openblas32 = pytest.importorskip("scipy_openblas32")
+    match = re.search(r"MAX_THREADS=(\d+)", scipy_openblas32.get_openblas_config())
+    assert match, scipy_openblas32.get_openblas_config()
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("threads", [10**9, 2**31, 2**70])
+def test_a_huge_thread_count_is_lowered_to_openblas_max_threads_with_a_warning(restore_threads, threads):
+    """10**9 was taken as it was: the next op started threads until the machine ran out of
+    process ids. 2**31 and more were a TypeError."""
+    cap = openblas_max_threads()
+    with pytest.warns(UserWarning, match=f"set_num_threads: {threads} threads is more than the {cap} "):
+        tg.set_num_threads(threads)
+    assert tg.get_num_threads() == cap
+    a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
+    np.testing.assert_allclose((tg.tensor(a) @ tg.tensor(a)).numpy(), a.astype(np.float64) @ a, rtol=1e-4, atol=1e-3)
+    assert len(os.listdir("/proc/self/task")) <= 2 * cap + 8  # the pool's, OpenBLAS's own, Python's
+
+
+def test_set_num_threads_rejects_a_hugely_negative_count(restore_threads):
+    tg.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="set_num_threads expects a positive integer"):
+        tg.set_num_threads(-2**70)
+    assert tg.get_num_threads() == 2
+
+
+def test_a_huge_omp_num_threads_is_lowered_to_openblas_max_threads():
+    code = "import tapegrad; print(tapegrad.get_num_threads())"
+    assert run_python(code, {"OMP_NUM_THREADS": "100000"}) == str(openblas_max_threads())
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot be lowered")
+def test_set_num_threads_raises_when_the_system_cannot_start_the_threads():
+    """With the address space limited, thread stacks cannot be mapped: set_num_threads fails
+    with RuntimeError and keeps the count it had, and ops run on once the limit is lifted."""
+    code = """
+import resource, numpy as np, tapegrad as tg
+tg.set_num_threads(1)
+kib = int(next(line for line in open('/proc/self/status') if line.startswith('VmSize')).split()[1])
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, ((kib << 10) + (64 << 20), hard))  # 64 MiB more: a few 8 MiB stacks
+try:
+    tg.set_num_threads(%d)
+except RuntimeError as error:
+    print(error)
+resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+print(tg.get_num_threads())
+a = np.arange(90000, dtype=np.float32).reshape(300, 300) / 90000
+print(np.allclose((tg.tensor(a) @ tg.tensor(a)).numpy(), a.astype(np.float64) @ a, rtol=1e-4))
+""" % openblas_max_threads()
+    lines = run_python(code).splitlines()
+    assert re.fullmatch(r"set_num_threads: could not start \d+ threads \(\d+ did: .+\); the thread count stays 1", lines[0])
+    assert lines[1:] == ["1", "True"]
 
 
 def test_default_is_the_cores_this_process_may_use():
