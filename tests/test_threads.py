@@ -1,6 +1,7 @@
-"""Threads: tg.set_num_threads / get_num_threads, kernels split across the thread pool giving
-exactly the single-thread results, grad mode per thread, Python threads training side by side,
-the GIL released inside long kernels, and OpenBLAS's jobs on the pool."""
+"""Threads: tg.set_num_threads / get_num_threads and their limits, forks while other threads
+work, kernels split across the thread pool giving exactly the single-thread results, grad mode
+per thread, Python threads training side by side, the GIL released inside long kernels, and
+OpenBLAS's jobs on the pool."""
 import os
 import re
 import subprocess
