@@ -1,7 +1,9 @@
-"""Threads: tg.set_num_threads / get_num_threads, kernels split across the thread pool giving
-exactly the single-thread results, grad mode per thread, Python threads training side by side,
-the GIL released inside long kernels, and OpenBLAS's jobs on the pool."""
+"""Threads: tg.set_num_threads / get_num_threads and their limits, forks while other threads
+work, kernels split across the thread pool giving exactly the single-thread results, grad mode
+per thread, Python threads training side by side, the GIL released inside long kernels, and
+OpenBLAS's jobs on the pool."""
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,7 +15,9 @@ import pytest
 import tapegrad as tg
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tg.__file__)))  # installed or checkout
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BIG = 1 << 18  # elements: well above the size from which kernels split across the pool
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")  # CI's sanitizer stage preloads the runtime
 
 
 @pytest.fixture
@@ -50,9 +54,75 @@ def test_set_num_threads_rejects_non_positive_counts_as_torch(restore_threads, t
     assert tg.get_num_threads() == 2
 
 
-def test_set_num_threads_rejects_a_float(restore_threads):
-    with pytest.raises(TypeError):
-        tg.set_num_threads(2.5)
+@pytest.mark.parametrize("threads, type_name", [(2.5, "float"), ("2", "str"), (True, "bool"), (None, "NoneType")])
+def test_set_num_threads_rejects_what_is_not_an_int_as_torch_names_it(restore_threads, threads, type_name):
+    tg.set_num_threads(2)
+    with pytest.raises(TypeError, match=f"^set_num_threads expects an int, but got {type_name}$"):
+        tg.set_num_threads(threads)
+    assert tg.get_num_threads() == 2
+
+
+def test_set_num_threads_takes_a_numpy_int(restore_threads):
+    tg.set_num_threads(np.int64(3))
+    assert tg.get_num_threads() == 3
+
+
+def openblas_max_threads():
+    """The MAX_THREADS that the OpenBLAS build tapegrad links was compiled with, from its own
+    configuration string."""
+    scipy_openblas32 = pytest.importorskip("scipy_openblas32")
+    match = re.search(r"MAX_THREADS=(\d+)", scipy_openblas32.get_openblas_config())
+    assert match, scipy_openblas32.get_openblas_config()
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("threads", [10**9, 2**31, 2**70])
+def test_a_huge_thread_count_is_lowered_to_openblas_max_threads_with_a_warning(restore_threads, threads):
+    """10**9 was taken as it was: the next op started threads until the machine ran out of
+    process ids. 2**31 and more were a TypeError."""
+    cap = openblas_max_threads()
+    with pytest.warns(UserWarning, match=f"set_num_threads: {threads} threads is more than the {cap} "):
+        tg.set_num_threads(threads)
+    assert tg.get_num_threads() == cap
+    a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
+    np.testing.assert_allclose((tg.tensor(a) @ tg.tensor(a)).numpy(), a.astype(np.float64) @ a, rtol=1e-4, atol=1e-3)
+    assert len(os.listdir("/proc/self/task")) <= 2 * cap + 8  # the pool's, OpenBLAS's own, Python's
+
+
+def test_set_num_threads_rejects_a_hugely_negative_count(restore_threads):
+    tg.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="set_num_threads expects a positive integer"):
+        tg.set_num_threads(-2**70)
+    assert tg.get_num_threads() == 2
+
+
+def test_a_huge_omp_num_threads_is_lowered_to_openblas_max_threads():
+    code = "import tapegrad; print(tapegrad.get_num_threads())"
+    assert run_python(code, {"OMP_NUM_THREADS": "100000"}) == str(openblas_max_threads())
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot be lowered")
+def test_set_num_threads_raises_when_the_system_cannot_start_the_threads():
+    """With the address space limited, thread stacks cannot be mapped: set_num_threads fails
+    with RuntimeError and keeps the count it had, and ops run on once the limit is lifted."""
+    code = """
+import resource, numpy as np, tapegrad as tg
+tg.set_num_threads(1)
+kib = int(next(line for line in open('/proc/self/status') if line.startswith('VmSize')).split()[1])
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, ((kib << 10) + (64 << 20), hard))  # 64 MiB more: a few 8 MiB stacks
+try:
+    tg.set_num_threads(%d)
+except RuntimeError as error:
+    print(error)
+resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+print(tg.get_num_threads())
+a = np.arange(90000, dtype=np.float32).reshape(300, 300) / 90000
+print(np.allclose((tg.tensor(a) @ tg.tensor(a)).numpy(), a.astype(np.float64) @ a, rtol=1e-4))
+""" % openblas_max_threads()
+    lines = run_python(code).splitlines()
+    assert re.fullmatch(r"set_num_threads: could not start \d+ threads \(\d+ did: .+\); the thread count stays 1", lines[0])
+    assert lines[1:] == ["1", "True"]
 
 
 def test_default_is_the_cores_this_process_may_use():
@@ -90,6 +160,144 @@ _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status))
 """
     assert run_python(code) == "0"
+
+
+# Forks while other threads work. Each scenario runs in a fresh interpreter: a hang (a lock
+# the child inherited held) then fails run_python's timeout instead of stopping the suite.
+# The child reports through its exit status; the parent prints it.
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_fork_while_another_thread_is_inside_a_backward_leaves_the_child_a_working_engine(threads):
+    """The child inherited the engine's lock held by a thread it does not have, and its first
+    backward waited for ever; and the pass cut short left its partial gradient in x's
+    accumulator (3, from x * 3, while x * 2's hook ran), which the child's pass added to its own."""
+    code = """
+import os, threading, time, numpy as np, tapegrad as tg
+tg.set_num_threads(%d)
+x = tg.ones(300, 300, requires_grad=True)
+inside = threading.Event()
+def slow_hook(grad):
+    inside.set()
+    time.sleep(0.3)  # the fork happens now
+def train():
+    doubled = x * 2  # recorded first, so its node runs after x * 3 has sent 3 toward x
+    doubled.register_hook(slow_hook)
+    ((x * 3).sum() + doubled.sum()).backward()
+worker = threading.Thread(target=train)
+worker.start()
+inside.wait()
+pid = os.fork()
+if pid == 0:
+    (x * 5).sum().backward()
+    own_gradient_only = np.all(x.grad.numpy() == 5)
+    w = tg.tensor(np.eye(300, dtype=np.float32), requires_grad=True)
+    (tg.ones(300, 300) @ w).sum().backward()  # a product and its gradient, on the child's pool
+    os._exit(0 if own_gradient_only and np.all(w.grad.numpy() == 300) else 3)
+worker.join()
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), np.all(x.grad.numpy() == 5))
+""" % threads
+    assert run_python(code) == "0 True"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forks_while_another_thread_runs_matmuls_give_children_working_products(threads):
+    """OpenBLAS's level-3 driver holds a lock of its own through a product; a child forked
+    during one inherited it held and waited for ever in its first product."""
+    code = """
+import os, threading, numpy as np, tapegrad as tg
+tg.set_num_threads(%d)
+a = tg.rand(512, 512)
+stop = threading.Event()
+products = 0
+def multiply():
+    global products
+    while not stop.is_set():
+        a @ a
+        products += 1
+worker = threading.Thread(target=multiply)
+worker.start()
+statuses = []
+b = np.arange(300 * 300, dtype=np.float32).reshape(300, 300) / 90000
+for _ in range(10):
+    while products == 0:
+        pass
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if np.allclose((tg.tensor(b) @ tg.tensor(b)).numpy(), b.astype(np.float64) @ b, rtol=1e-4) else 3)
+    statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+stop.set()
+worker.join()
+print(statuses)
+""" % threads
+    assert run_python(code) == str([0] * 10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_fork_from_a_hook_inside_backward_finishes_the_pass_in_both_processes(threads):
+    """The forking thread holds the engine's lock: fork must not wait for it (it would wait
+    for itself), and the child, whose pass goes on, must keep it until the pass ends."""
+    code = """
+import os, numpy as np, tapegrad as tg
+tg.set_num_threads(%d)
+parent = os.getpid()
+x = tg.ones(300, 300, requires_grad=True)
+w = tg.tensor(np.eye(300, dtype=np.float32), requires_grad=True)
+children = []
+def forking_hook(grad):
+    pid = os.fork()
+    if pid:
+        children.append(pid)
+hidden = (x @ w).tanh()
+hidden.register_hook(forking_hook)
+(hidden * 2).sum().backward()
+expected = 2 * (1 - np.tanh(1.0) ** 2)
+ok = np.allclose(x.grad.numpy(), expected, rtol=1e-5)
+(x * 3).sum().backward()  # a second pass: the engine's lock was released
+ok = ok and np.allclose(x.grad.numpy(), expected + 3, rtol=1e-5)
+if os.getpid() != parent:
+    os._exit(0 if ok else 3)
+print(os.waitstatus_to_exitcode(os.waitpid(children[0], 0)[1]), ok)
+""" % threads
+    assert run_python(code) == "0 True"
+
+
+def gradient_in_a_worker(seed):
+    """The gradient of sum(tanh(x @ w)) with respect to w, for multiprocessing's workers."""
+    rng = np.random.default_rng(seed)
+    x = tg.tensor(rng.standard_normal((64, 200)).astype(np.float32))
+    w = tg.tensor(rng.standard_normal((200, 50)).astype(np.float32) * 0.1, requires_grad=True)
+    (x @ w).tanh().sum().backward()
+    return w.grad.numpy()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_multiprocessing_fork_pool_computes_gradients_while_the_parent_trains(threads):
+    code = """
+import multiprocessing, threading, numpy as np, tapegrad as tg
+from test_threads import gradient_in_a_worker
+tg.set_num_threads(%d)
+stop, training = threading.Event(), threading.Event()
+def train():
+    w = tg.rand(256, 256, requires_grad=True)
+    while not stop.is_set():
+        (w @ w).sum().backward()  # two products in the backward against one before it
+        training.set()
+trainer = threading.Thread(target=train)
+trainer.start()
+training.wait()
+with multiprocessing.get_context("fork").Pool(4) as pool:
+    grads = pool.map(gradient_in_a_worker, range(4))
+stop.set()
+trainer.join()
+for seed, grad in enumerate(grads):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((64, 200)).astype(np.float32).astype(np.float64)
+    w = (rng.standard_normal((200, 50)).astype(np.float32) * 0.1).astype(np.float64)
+    np.testing.assert_allclose(grad, x.T @ (1 - np.tanh(x @ w) ** 2), rtol=1e-4, atol=1e-5)
+print(len(grads))
+""" % threads
+    assert run_python(code, {"PYTHONPATH": os.pathsep.join([PACKAGE_PARENT, TESTS_DIR])}) == "4"
 
 
 # --- parallel kernels give the single-thread results ---

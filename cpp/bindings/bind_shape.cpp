@@ -66,10 +66,6 @@ std::vector<Tensor> tensors_arg(py::handle tensors, const char* op) {
   return result;
 }
 
-void warn(const std::string& message) {
-  if (PyErr_WarnEx(PyExc_UserWarning, message.c_str(), 1) < 0) throw py::error_already_set();
-}
-
 Tensor reversed_dims(const Tensor& t) {
   if (t.ndim() == 0)
     warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.");

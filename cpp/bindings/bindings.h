@@ -40,6 +40,11 @@ inline bool is_tensor(py::handle object) { return is_tensor(object.ptr()); }
 inline Tensor operand(py::handle other, const Tensor& like) { return operand(other.ptr(), like); }
 inline std::string type_name(py::handle object) { return Py_TYPE(object.ptr())->tp_name; }
 
+// A UserWarning at the caller's line; an exception where warnings are errors.
+inline void warn(const std::string& message) {
+  if (PyErr_WarnEx(PyExc_UserWarning, message.c_str(), 1) < 0) throw py::error_already_set();
+}
+
 using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
 
 // tg.add(a, b) and friends: either argument may be a number, one must be a tensor; a tensor

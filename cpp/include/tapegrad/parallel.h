@@ -12,8 +12,13 @@ namespace tg {
 // OpenBLAS build has a threading callback; else on OpenBLAS's own `threads`).
 // The default is OMP_NUM_THREADS when set, else the cores this process may run on
 // (its affinity mask); until set_num_threads is called, OpenBLAS keeps its own default.
-void set_num_threads(int threads);
+// Counts above max_num_threads() are lowered to it; set_num_threads starts the pool's
+// threads, and throws RuntimeError, keeping the count it had, if the system cannot start them.
+void set_num_threads(int64_t threads);
 int get_num_threads();
+// The most threads one op may use: OpenBLAS's MAX_THREADS (its per-thread state is sized
+// for that many when it is built), else the available cores.
+int max_num_threads();
 
 // The least work per chunk of an elementwise loop: such loops split across the pool from
 // 2 * kParallelGrain elements. Measured on 2 cores busy with other work: at 2^16 float32

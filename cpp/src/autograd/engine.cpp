@@ -1,9 +1,12 @@
 // The backward engine: gathers the nodes reachable from the roots with an explicit stack,
 // then runs each once in reverse recording order (a reverse sweep over the tape, limited
 // to the roots' ancestors). No recursion, so graph depth is unbounded.
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <new>
 #include <utility>
 
 #include "tapegrad/autograd.h"
@@ -31,6 +34,16 @@ std::mutex engine_mutex;
 // Set while this thread runs a pass: a hook that starts another would wait on engine_mutex
 // forever.
 thread_local bool running_backward = false;
+
+// Runs in a forked child, on its one thread, the one that forked. When that thread runs a
+// pass (it forked from a hook), the pass goes on in the child and releases engine_mutex as
+// usual. Otherwise a holder of the lock, if any, did not come along: the child starts with a
+// free one. fork() does not wait for a pass in the parent: a pass may call Python hooks, which
+// need the interpreter lock that the forking thread holds.
+void free_engine_in_forked_child() {
+  if (!running_backward) new (&engine_mutex) std::mutex();
+}
+const bool engine_fork_handler_installed = (pthread_atfork(nullptr, nullptr, &free_engine_in_forked_child), true);
 
 // The gradient a root starts from: `gradient` checked against the root, or ones for a scalar.
 Tensor root_gradient(const Tensor& root, const Tensor& gradient, size_t index) {
@@ -95,12 +108,19 @@ void fill_retained_grad(const Node& node) {
 
 std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& roots, uint64_t pass) {
   std::vector<Node*> order, stack;
+  // A node's per-pass state starts anew at its first visit. A finished pass leaves no
+  // gradient behind (run's ClearGrads), but one that fork() cut short in another thread
+  // leaves its gradients in the child.
+  const auto visit = [&](Node* node) {
+    if (node->visited_pass_ == pass) return;
+    node->visited_pass_ = pass;
+    node->dependencies_ = 0;
+    node->grad = Tensor();
+    node->shares_grad_with_input = -1;
+    stack.push_back(node);
+  };
   for (const auto& root : roots) {
-    if (root->visited_pass_ != pass) {
-      root->visited_pass_ = pass;
-      root->dependencies_ = 0;
-      stack.push_back(root.get());
-    }
+    visit(root.get());
     ++root->dependencies_;  // its root gradient
   }
   while (!stack.empty()) {
@@ -109,11 +129,7 @@ std::vector<Node*> Engine::gather(const std::vector<std::shared_ptr<Node>>& root
     order.push_back(node);
     for (const auto& edge : node->next) {
       if (!edge) continue;
-      if (edge->visited_pass_ != pass) {
-        edge->visited_pass_ = pass;
-        edge->dependencies_ = 0;
-        stack.push_back(edge.get());
-      }
+      visit(edge.get());
       ++edge->dependencies_;
     }
   }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "parallel/fork.h"
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 
@@ -91,7 +92,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
   if (tensor.grad_fn()) return tensor.grad_fn();
   TensorImpl* impl = tensor.impl();
   // Threads recording ops on one shared leaf must find the same accumulator.
-  static std::mutex accumulator_mutex;
+  static ForkSafeMutex accumulator_mutex;
   std::lock_guard<std::mutex> lock(accumulator_mutex);
   std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
   if (!accumulator) {
@@ -102,7 +103,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor) {
 }
 
 std::unique_lock<std::mutex> lock_user_state() {
-  static std::mutex user_state_mutex;
+  static ForkSafeMutex user_state_mutex;  // held briefly, never while user code runs
   return std::unique_lock<std::mutex>(user_state_mutex);
 }
 

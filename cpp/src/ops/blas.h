@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "loops.h"
+#include "parallel/fork.h"
 
 #ifdef TAPEGRAD_BLAS_SCIPY_PREFIX
 #define TG_CBLAS(name) scipy_cblas_##name
@@ -43,6 +44,7 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, const T* a, const T* b, T* c, bool accumulate = false) {
   using R = Routines<T>;
   if (m > 1 && n > 1 && k > 1) {
+    const BlasCallInProgress blas_call;
     R::gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1, a,
             trans_a ? m : k, b, trans_b ? k : n, accumulate ? 1 : 0, c, n);
     return;
@@ -59,6 +61,7 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, const T* a, const T* 
   // Zeroed here rather than by beta = 0, which some OpenBLAS versions apply to GEMV's y as
   // a multiplication (so a NaN left in a reused buffer would survive).
   if (!accumulate) std::fill(c, c + int64_t(m) * n, T(0));
+  const BlasCallInProgress blas_call;
   if (m == 1) {  // c = op(B)^T a; a is contiguous either way
     if (trans_b)
       R::gemv(CblasRowMajor, CblasNoTrans, n, k, 1, b, k, a, 1, 1, c, 1);

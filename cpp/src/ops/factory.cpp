@@ -4,13 +4,14 @@
 #include <random>
 
 #include "loops.h"
+#include "parallel/fork.h"
 #include "tapegrad/ops.h"
 
 namespace tg {
 namespace {
 
 struct Generator {
-  std::mutex mutex;
+  ForkSafeMutex mutex;
   std::mt19937_64 engine{0x5eed};
 };
 Generator& generator() {

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -54,9 +56,10 @@ class ThreadPool {
     workers_.reserve(threads - 1);
     try {
       for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
-    } catch (const std::system_error&) {
+    } catch (const std::system_error& error) {
       // The system has no more threads to give: the caller and the workers that started take
       // all the chunks (a job never waits for a worker to wake).
+      shortfall_ = error.what();
     }
   }
 
@@ -71,6 +74,8 @@ class ThreadPool {
 
   int threads() const { return threads_; }
   int workers() const { return int(workers_.size()); }
+  // Why fewer than threads() - 1 workers started; empty if all did.
+  const std::string& shortfall() const { return shortfall_; }
 
   // Runs call(fn, begin, end) over `chunks` even chunks of [0, n); one caller at a time.
   // With chunks <= workers() + 1, chunks that wait for each other all run: a thread claims
@@ -153,6 +158,7 @@ class ThreadPool {
 
   const int threads_;
   std::vector<std::thread> workers_;
+  std::string shortfall_;
   std::mutex mutex_;  // guards stop_ and the sleep on wake_
   std::condition_variable wake_;
   bool stop_ = false;
@@ -168,17 +174,23 @@ class ThreadPool {
   std::exception_ptr error_;  // the first chunk's exception, written by whoever set failed_
 };
 
+// The cores in this process's affinity mask.
+int available_cores() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // OMP_NUM_THREADS when it holds a positive count (its first entry, as OpenMP reads a list),
-// else the cores in this process's affinity mask.
+// else the available cores; at most max_num_threads().
 int default_threads() {
   if (const char* value = std::getenv("OMP_NUM_THREADS")) {
     char* end = nullptr;
     const long threads = std::strtol(value, &end, 10);
-    if (end != value && threads >= 1 && (*end == '\0' || *end == ',')) return int(std::min(threads, 1024L));
+    if (end != value && threads >= 1 && (*end == '\0' || *end == ','))
+      return int(std::min<long>(threads, max_num_threads()));
   }
-  cpu_set_t cpus;
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
-  return int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(available_cores(), max_num_threads());
 }
 
 // The process's pool and the lock that makes one caller at a time its owner. Heap-allocated
@@ -221,10 +233,35 @@ ThreadPool& pool_of(PoolState& state, int threads) {
 
 }  // namespace
 
-void set_num_threads(int threads) {
+int max_num_threads() {
+  // OpenBLAS keeps per-thread state for at most MAX_THREADS threads, fixed when it was built
+  // (64 in scipy-openblas32's), and says so in its configuration string.
+  static const int threads = [] {
+    const char* config = TG_OPENBLAS(get_config)();
+    const char* field = std::strstr(config, "MAX_THREADS=");
+    const long max = field ? std::strtol(field + std::strlen("MAX_THREADS="), nullptr, 10) : 0;
+    return max >= 1 ? int(max) : available_cores();
+  }();
+  return threads;
+}
+
+void set_num_threads(int64_t threads) {
   TG_CHECK(threads >= 1, "set_num_threads expects a positive integer, got ", threads);
-  requested_threads().store(threads);
-  TG_OPENBLAS(set_num_threads)(threads);
+  const int count = int(std::min<int64_t>(threads, max_num_threads()));
+  {
+    // Built here, so that a system out of threads fails this call rather than slowing later ops.
+    PoolState& pool = state();
+    std::lock_guard<std::mutex> owner(pool.owner);
+    if (!pool.pool || pool.pool->threads() != count) {
+      pool.pool.reset();  // joins the old workers first
+      auto fresh = std::make_unique<ThreadPool>(count);
+      TG_CHECK(fresh->shortfall().empty(), "set_num_threads: could not start ", count, " threads (", fresh->workers() + 1,
+               " did: ", fresh->shortfall(), "); the thread count stays ", get_num_threads());
+      pool.pool = std::move(fresh);
+    }
+  }
+  requested_threads().store(count);
+  TG_OPENBLAS(set_num_threads)(count);
 }
 
 int get_num_threads() { return requested_threads().load(std::memory_order_relaxed); }

@@ -20,6 +20,7 @@
 #include <sys/sysinfo.h>
 #endif
 
+#include "parallel/fork.h"
 #include "tapegrad/error.h"
 #include "tapegrad/storage.h"
 
@@ -200,7 +201,7 @@ class Pool {
     }
   }
 
-  std::mutex mutex_;
+  ForkSafeMutex mutex_;
   std::vector<SizeClass> classes_;  // by size_class() index
   uint64_t requests_ = 0, os_allocations_ = 0, reuses_ = 0, cached_bytes_ = 0, in_use_bytes_ = 0;
 };
@@ -239,7 +240,7 @@ bool Storage::zero_lazily() {
 void Storage::write_pending_zeros() const {
   // Kernels read their operands before they split across the pool, but a rule's saved tensor
   // may be read from a worker: the first thread writes the zeros, any other waits for them.
-  static std::mutex mutex;
+  static ForkSafeMutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
   if (!zero_pending_.load(std::memory_order_relaxed)) return;
   std::memset(data_, 0, nbytes_);

@@ -72,6 +72,13 @@ TEST(ThreadPool, SetNumThreadsRoundTripsAndRejectsNonPositiveCounts) {
   EXPECT_EQ(get_num_threads(), 3);
 }
 
+TEST(ThreadPool, SetNumThreadsLowersAHugeCountToTheMaximum) {
+  WithThreads restore(get_num_threads());
+  EXPECT_GE(max_num_threads(), 1);
+  set_num_threads(int64_t(1) << 40);
+  EXPECT_EQ(get_num_threads(), max_num_threads());
+}
+
 TEST(ThreadPool, CoversTheRangeOnceInChunksOfAtLeastTheGrain) {
   for (const int threads : {2, 3, 4}) {
     WithThreads with(threads);
