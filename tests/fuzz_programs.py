@@ -1373,7 +1373,8 @@ def draw_program(seed, max_steps=8, open_bugs=None):
         if step["op"] == "escape":
             index, of = step["args"][0]["reg"], step["kwargs"]["of"]
             regs[index].escaped += (of,)
-            if d.coin():
+            # zero_ of a register that shares memory with no other: tapegrad's views differ from torch's.
+            if d.coin() and (of == "grad" or [r.group for r in regs].count(regs[index].group) == 1):
                 follow_ups.append({"op": "zero_grad", "args": [{"reg": index}], "kwargs": {}} if of == "grad" else
                                   {"op": "zero_", "args": [{"reg": index}], "kwargs": {}, "no_grad": True})
                 if d.coin():
