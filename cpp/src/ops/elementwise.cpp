@@ -109,7 +109,7 @@ struct AddBackward final : PassingNode {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = arithmetic("add", a, b, [](auto x, auto y) { return x + y; });
+  Tensor out = arithmetic("add", a, b, loops::wrapping([](auto x, auto y) { return x + y; }));
   record<AddBackward>(out, {&a, &b});
   return out;
 }
@@ -136,14 +136,14 @@ void check_no_bool_sub(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_no_bool_sub(a, b);
-  Tensor out = arithmetic("sub", a, b, [](auto x, auto y) { return x - y; });
+  Tensor out = arithmetic("sub", a, b, loops::wrapping([](auto x, auto y) { return x - y; }));
   record<SubBackward>(out, {&a, &b});
   return out;
 }
 
 Tensor rsub(const Tensor& a, const Tensor& number) {
   check_no_bool_sub(number, a);
-  Tensor out = arithmetic("rsub", number, a, [](auto x, auto y) { return x - y; });
+  Tensor out = arithmetic("rsub", number, a, loops::wrapping([](auto x, auto y) { return x - y; }));
   if (auto* node = record<SubBackward>(out, {&number, &a})) node->name_ = "RsubBackward1";
   return out;
 }
@@ -160,7 +160,7 @@ Tensor neg(const Tensor& a) {
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   dispatch_arithmetic(a.dtype(), "neg", [&](auto zero) {
     using T = decltype(zero);
-    loops::map(out.data<T>(), a.shape(), [](T x) { return -x; }, Input<T>{a.data<T>(), a.shape()});
+    loops::map(out.data<T>(), a.shape(), loops::wrapping([](auto x) { return -x; }), Input<T>{a.data<T>(), a.shape()});
   });
   record<NegBackward>(out, {&a});
   return out;
@@ -208,7 +208,7 @@ void record_product(Tensor& out, const Tensor& a, const Tensor& b, const char* n
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = arithmetic("mul", a, b, [](auto x, auto y) { return x * y; });
+  Tensor out = arithmetic("mul", a, b, loops::wrapping([](auto x, auto y) { return x * y; }));
   record_product(out, a, b, "MulBackward0");
   return out;
 }

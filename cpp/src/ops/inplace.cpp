@@ -114,13 +114,13 @@ Tensor& write_inplace(const char* name, Tensor& self, const std::function<Tensor
 }
 
 Tensor& add_(Tensor& self, const Tensor& other) {
-  return binary_inplace("add_", self, other, add, [](auto x, auto y) { return x + y; });
+  return binary_inplace("add_", self, other, add, loops::wrapping([](auto x, auto y) { return x + y; }));
 }
 Tensor& sub_(Tensor& self, const Tensor& other) {
-  return binary_inplace("sub_", self, other, sub, [](auto x, auto y) { return x - y; });
+  return binary_inplace("sub_", self, other, sub, loops::wrapping([](auto x, auto y) { return x - y; }));
 }
 Tensor& mul_(Tensor& self, const Tensor& other) {
-  return binary_inplace("mul_", self, other, mul, [](auto x, auto y) { return x * y; });
+  return binary_inplace("mul_", self, other, mul, loops::wrapping([](auto x, auto y) { return x * y; }));
 }
 Tensor& div_(Tensor& self, const Tensor& other) {
   return binary_inplace("div_", self, other, div, [](auto x, auto y) { return x / y; }, /*true_division=*/true);

@@ -358,4 +358,19 @@ void fill(T* data, int64_t n, T value) {
   });
 }
 
+// `op` with integers wrapping around on overflow, as torch's kernels do (two's complement):
+// C++ leaves a signed overflow undefined, so a signed type is computed in its unsigned one.
+template <class Op>
+auto wrapping(Op op) {
+  return [op](auto... x) {
+    using T = std::common_type_t<decltype(x)...>;
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+      using Unsigned = std::make_unsigned_t<T>;
+      return static_cast<T>(op(static_cast<Unsigned>(x)...));
+    } else {
+      return op(x...);
+    }
+  };
+}
+
 }  // namespace tg::loops
