@@ -204,9 +204,23 @@ def test_many_cycles_are_all_collected(cycles):
     assert_collected(make_cycle, cycles * 16 * 4)
 
 
+def test_cycle_through_a_hook_on_a_tensor_changed_in_place_since():
+    """The hook sits on the node that was the tensor's grad_fn when it was registered; an
+    in-place op then gives the tensor a new history above that node."""
+    x = tg.randn(N, requires_grad=True)
+
+    def make_cycle():
+        hidden = x * 2
+        hidden.register_hook(lambda grad, hidden=hidden: grad)
+        hidden.mul_(3)
+        return weakref.ref(hidden)
+
+    assert_collected(make_cycle, BUFFER_BYTES)
+
+
 # Prints how many tensors and nodes one gc.collect() walks with a 20,000-node graph alive:
-# first with no Python hook held anywhere (one was registered and dropped), then with one on
-# the graph's leaf.
+# with no Python hook held anywhere (one was registered and dropped), with hooks on the
+# graph's leaf and on an intermediate that Python holds, and with that intermediate dropped.
 WALKS = """
 import gc
 import tapegrad as tg
@@ -222,19 +236,29 @@ dropped.register_hook(lambda grad: grad)
 del dropped
 x = tg.ones(1, requires_grad=True)
 y = x
-for _ in range(20_000):
+for step in range(20_000):
     y = y * 1.0
+    if step == 10_000:
+        hidden = y
 print(walked_by_one_collection())
 x.register_hook(lambda grad: grad)
+print(walked_by_one_collection())
+hidden.register_hook(lambda grad: grad)
+print(walked_by_one_collection())
+del hidden
 print(walked_by_one_collection())
 """
 
 
-def test_collection_walks_no_graph_while_no_python_hook_is_held():
-    """The collector asks each tensor object for the Python objects its graph holds: with no
-    Python hook held anywhere, no graph is walked (gc.collect() walked all 400,000 nodes of a
-    live graph, several times). A fresh process, so that no other test's hook is alive."""
+def test_collection_walks_a_graph_only_where_a_hook_may_be_found():
+    """The collector asks each tensor object for the Python objects its graph holds. A graph
+    is walked only where a Python hook may be found there: from the object it was registered
+    through, or from every object once a hook's tensor object is gone (its hook is then held by
+    a graph alone). gc.collect() walked all 400,000 nodes of a live graph, several times, for
+    a hook anywhere. A fresh process, so that no other test's hook is alive."""
     result = subprocess.run([sys.executable, "-c", WALKS], check=True, capture_output=True, text=True)
-    without_hooks, with_a_hook = map(int, result.stdout.split())
-    assert without_hooks == 0
-    assert with_a_hook >= 20_000  # the walk that a hook makes necessary still happens
+    no_hook, leaf_hook, held_intermediate_hook, dropped_intermediate_hook = map(int, result.stdout.split())
+    assert no_hook == 0
+    assert leaf_hook == 0  # x is held by its object and by the graph: no graph is x's alone
+    assert held_intermediate_hook <= 2  # hidden's own tensor, for each of the collector's walks
+    assert dropped_intermediate_hook >= 20_000  # the walk that finds the hook still happens

@@ -124,7 +124,7 @@ void bind_tensor(py::module_& m) {
   }, py::arg("dim") = py::none());
   def_method("requires_grad_", [](Tensor t, bool flag) { return t.requires_grad_(flag); }, py::arg("requires_grad") = true);
   def_method("retain_grad", [](Tensor t) { t.retain_grad(); });
-  def_method("register_hook", [](Tensor t, py::function hook) { t.register_hook(PythonHook(hook.ptr())); },
+  def_method("register_hook", [](const Tensor& t, py::function hook) { register_python_hook(t, hook.ptr()); },
              py::arg("hook"));
   def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->escaping_data()); });
   def_method("item", &item);

@@ -7,9 +7,9 @@
 #include <structmember.h>
 
 #include <algorithm>
-#include <atomic>
 #include <new>
 #include <type_traits>
+#include <unordered_map>
 
 namespace tg::python {
 
@@ -52,22 +52,13 @@ std::invoke_result_t<Body&> guarded(Body&& body, std::invoke_result_t<Body&> fai
   }
 }
 
-namespace {
-// Python hooks held by the C++ state (the copies of one hook share its function and count
-// once). While there are none, no tensor owns a Python object to report to the collector.
-std::atomic<int64_t> live_python_hooks{0};
-}  // namespace
-
 PythonHook::PythonHook(PyObject* function)
     : function(Py_NewRef(function), [](PyObject* held) {
         // The last copy of a hook may be dropped where the GIL is not held (after a backward).
         const PyGILState_STATE gil = PyGILState_Ensure();
         Py_DECREF(held);
-        live_python_hooks.fetch_sub(1, std::memory_order_relaxed);
         PyGILState_Release(gil);
-      }) {
-  live_python_hooks.fetch_add(1, std::memory_order_relaxed);
-}
+      }) {}
 
 PyObject* wrap(Tensor tensor) {
   if (!tensor.defined()) Py_RETURN_NONE;
@@ -149,13 +140,68 @@ namespace {
 
 uint64_t walked_by_collector = 0;  // objects_walked_by_collector()
 
+// What holds the Python hooks registered through each tensor object: its leaf's TensorImpl, or
+// the nodes that were its grad_fn then. A holder is pinned while that object lives and (for a
+// node) is still its tensor's grad_fn: the object's strong reference, outside every graph, then
+// keeps any other tensor object from owning the holder exclusively, so only the object itself
+// can have the holder's hooks to report. Only the holders that are not pinned (their object is
+// gone or its tensor took a new history) can be reported by any object, and only then must every
+// object walk its graph. Read and changed with the GIL held; the weak references are only
+// compared and tested for expiry (never locked: the last reference must not go in a traversal).
+struct RegisteredHooks {
+  bool on_leaf = false;
+  std::vector<std::weak_ptr<Node>> nodes;
+};
+std::unordered_map<const PyTensor*, RegisteredHooks> hooks_by_object;
+// Holders whose tensor object is gone, while they may live (expired ones are dropped lazily).
+std::vector<std::weak_ptr<const void>> unpinned_holders;
+uint64_t hook_registrations = 0;  // with the objects' deallocations: when the pinning may change
+
+bool same_object(const std::weak_ptr<Node>& held, const std::shared_ptr<Node>& node) {
+  return !held.owner_before(node) && !node.owner_before(held);
+}
+
+// Whether a hook holder lives that no tensor object pins. Rechecked when hooks are registered,
+// a registering object goes, or a tensor takes a new history; otherwise O(1).
+bool unpinned_hook_holder_lives() {
+  static uint64_t checked_at_registrations = ~uint64_t(0), checked_at_histories = 0;
+  static bool lives = false;
+  const uint64_t histories = histories_set();
+  if (checked_at_registrations == hook_registrations && checked_at_histories == histories) return lives;
+  checked_at_registrations = hook_registrations;
+  checked_at_histories = histories;
+  unpinned_holders.erase(std::remove_if(unpinned_holders.begin(), unpinned_holders.end(),
+                                        [](const std::weak_ptr<const void>& holder) { return holder.expired(); }),
+                         unpinned_holders.end());
+  lives = !unpinned_holders.empty();
+  for (auto& [object, registered] : hooks_by_object) {
+    const std::shared_ptr<Node>& grad_fn = object->tensor.impl()->grad_fn;
+    auto& nodes = registered.nodes;
+    nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const std::weak_ptr<Node>& node) { return node.expired(); }),
+                nodes.end());
+    lives = lives || std::any_of(nodes.begin(), nodes.end(),
+                                 [&](const std::weak_ptr<Node>& node) { return !same_object(node, grad_fn); });
+  }
+  return lives;
+}
+
+// The object `self` goes: what holds the hooks registered through it is pinned no more.
+void unpin_hook_holders(PyTensor* self) {
+  const auto registered = hooks_by_object.find(self);
+  if (registered->second.on_leaf) unpinned_holders.emplace_back(self->tensor.impl_ptr());
+  for (std::weak_ptr<Node>& node : registered->second.nodes) unpinned_holders.emplace_back(std::move(node));
+  hooks_by_object.erase(registered);
+  ++hook_registrations;
+}
+
 // Calls `visit` on each list of hooks in the C++ state owned by `self` alone. The collector
 // calls this for every tensor object it examines, several times per collection, so it walks
-// nothing while no Python hook exists (gc.collect() with a 400,000-node graph alive took
-// 1.5 s, and a loop keeping a growing graph slowed step by step: bench/gc_cost.py).
+// only where a Python hook can be found: from an object that registered one, or from every
+// object while some hook holder is pinned by none (with a 400,000-node graph alive,
+// gc.collect() took 1.5 s when it walked the graph for each hook anywhere: bench/gc_cost.py).
 template <class Visit>
 void for_each_owned_hook_list(PyTensor* self, Visit visit) {
-  if (!self->tensor.defined() || live_python_hooks.load(std::memory_order_relaxed) == 0) return;
+  if (!self->tensor.defined() || (!self->registered_python_hooks && !unpinned_hook_holder_lives())) return;
   const ExclusivelyOwned owned = exclusively_owned(self->tensor.impl_ptr());
   walked_by_collector += owned.tensors.size() + owned.nodes.size();
   for (TensorImpl* tensor : owned.tensors) visit(tensor->hooks);
@@ -198,6 +244,7 @@ int clear(PyObject* object) {
 void dealloc(PyObject* object) {
   auto* self = reinterpret_cast<PyTensor*>(object);
   PyObject_GC_UnTrack(object);  // releasing the tensor below may run Python code, and a collection
+  if (self->registered_python_hooks) unpin_hook_holders(self);
   if (self->weakrefs) PyObject_ClearWeakRefs(object);
   Py_CLEAR(self->dict);
   if (self->tensor.defined()) self->tensor.impl()->python_object = nullptr;
@@ -466,6 +513,22 @@ PyMemberDef members[] = {
 };
 
 }  // namespace
+
+void register_python_hook(Tensor tensor, PyObject* function) {
+  tensor.register_hook(PythonHook(function));
+  auto* self = static_cast<PyTensor*>(tensor.impl()->python_object);
+  RegisteredHooks& registered = hooks_by_object[self];
+  self->registered_python_hooks = true;
+  ++hook_registrations;
+  if (tensor.is_leaf()) {  // where Tensor::register_hook put it
+    registered.on_leaf = true;
+    return;
+  }
+  const std::shared_ptr<Node>& node = tensor.grad_fn();
+  if (std::none_of(registered.nodes.begin(), registered.nodes.end(),
+                   [&](const std::weak_ptr<Node>& held) { return same_object(held, node); }))
+    registered.nodes.emplace_back(node);
+}
 
 uint64_t objects_walked_by_collector() { return walked_by_collector; }
 

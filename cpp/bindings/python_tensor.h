@@ -18,6 +18,9 @@ struct PyTensor {
   Tensor tensor;
   PyObject* weakrefs;
   PyObject* dict;  // user attributes (t.name = ...), as torch's tensors take; null until the first
+  // Whether a Python hook was registered through this object (register_python_hook): the
+  // collector support then walks the graph it owns.
+  bool registered_python_hooks;
 };
 
 extern PyTypeObject* tensor_type;
@@ -40,6 +43,10 @@ struct PythonHook {
   Tensor operator()(const Tensor& grad) const;  // calls the function with the GIL taken
   std::shared_ptr<PyObject> function;  // the last reference is dropped with the GIL taken
 };
+
+// tensor.register_hook(function), recorded for the Tensor type's garbage-collector support;
+// `tensor` has a Python object (the one the method was called on).
+void register_python_hook(Tensor tensor, PyObject* function);
 
 // A new reference to the object of `tensor` (the existing one if there is one); None for
 // an undefined tensor; null with a Python error set on failure.

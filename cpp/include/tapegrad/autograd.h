@@ -145,6 +145,9 @@ std::shared_ptr<Node> gradient_edge(const Tensor& tensor);
 // Makes `node` the grad_fn of `tensor` in place of the old one (after an in-place op, or
 // for a view re-derived from its base); a .grad that `tensor` retains follows.
 void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node> node);
+// How many times set_history has run: the binding's collector support rechecks then which
+// nodes are still the grad_fn of the tensor a hook was registered on.
+uint64_t histories_set();
 
 // A node that passes its gradient on to `input` seen in `input`'s shape: the grad_fn of a
 // tensor of `shape` whose elements are those of `input`'s output (a view).

@@ -11,6 +11,7 @@ namespace tg {
 namespace {
 
 std::atomic<uint64_t> next_sequence_nr{1};
+std::atomic<uint64_t> set_history_calls{0};
 
 // Drops `edges`; a node that dies with them has its own edges taken out first and is
 // destroyed from a loop here, so releasing a chain of any length uses constant stack.
@@ -107,7 +108,10 @@ std::unique_lock<std::mutex> lock_user_state() {
   return std::unique_lock<std::mutex>(user_state_mutex);
 }
 
+uint64_t histories_set() { return set_history_calls.load(std::memory_order_relaxed); }
+
 void set_history(const std::shared_ptr<TensorImpl>& tensor, std::shared_ptr<Node> node) {
+  set_history_calls.fetch_add(1, std::memory_order_relaxed);
   const std::shared_ptr<Node>& old = tensor->grad_fn;
   if (tensor->retains_grad && old) {
     const auto lock = lock_user_state();
