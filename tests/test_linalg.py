@@ -175,6 +175,30 @@ def test_linear_with_a_1d_weight_refuses_a_bias_for_addmm_as_torch(x_shape, bias
         F.linear(tg.zeros(*x_shape), tg.zeros(4), tg.zeros(*bias_shape))
 
 
+@pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
+@pytest.mark.parametrize("x_shape, weight_shape", [((3,), (4, 3)), ((2, 3), (4, 3)), ((1,), (1,)), ((2, 2, 3), (3,))],
+                         ids=str)
+@pytest.mark.parametrize("requiring_grad", ["bias", "weight", "input"])
+def test_linear_saves_only_what_the_gradients_wanted_need(lib_name, x_shape, weight_shape, requiring_grad):
+    """As torch's: the input is saved only for the weight's gradient and the weight only for the
+    input's, so that with only the bias requiring grad a second backward runs and an in-place
+    change of the input is no error (the fuzzer found tapegrad raising for both)."""
+    lib = tg if lib_name == "tapegrad" else torch
+    x = lib.tensor(np.linspace(-1, 1, int(np.prod(x_shape))).reshape(x_shape), requires_grad=requiring_grad == "input")
+    weight = lib.tensor(np.linspace(0.5, 2, int(np.prod(weight_shape))).reshape(weight_shape),
+                        requires_grad=requiring_grad == "weight")
+    bias = lib.tensor(0.25, dtype=lib.float64, requires_grad=requiring_grad == "bias")
+    out = F.linear(x, weight, bias) if lib is tg else torch.nn.functional.linear(x, weight, bias)
+    out.sum().backward()
+    if requiring_grad == "bias":
+        x.add_(1)
+        out.sum().backward()
+        assert bias.grad.item() == 2 * out.numel()  # d(sum)/db, twice
+    else:
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            out.sum().backward()
+
+
 def log_softmax_np(x):
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -206,3 +230,18 @@ def test_mse_loss(reduction):
     reduce = {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction]
     check_op(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: reduce((a - b) ** 2),
              [(4, 3), (4, 3)], "float64", name=f"mse_loss {reduction}")
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32")])
+@pytest.mark.parametrize("shapes", [((3,), ()), ((), (3,)), ((), ())], ids=str)
+def test_mse_loss_of_two_float_dtypes_is_the_wider_even_with_a_0d_operand(shapes, dtypes):
+    """torch promotes the two dtypes as they are, unlike an elementwise op, where a 0-d
+    operand's dtype gives way to a dimensioned one's (the fuzzer found float32 here)."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape).astype(dtype) for shape, dtype in zip(shapes, dtypes)]
+    a, b = (tg.tensor(array, requires_grad=True) for array in arrays)
+    loss = F.mse_loss(a, b)
+    assert loss.dtype == tg.float64
+    np.testing.assert_allclose(loss.item(), np.mean((arrays[0].astype(np.float64) - arrays[1]) ** 2), rtol=1e-6)
+    loss.backward()
+    assert (a.grad.dtype, b.grad.dtype) == (a.dtype, b.dtype)

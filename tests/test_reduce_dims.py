@@ -457,6 +457,20 @@ def test_backward_after_the_saved_input_changed_raises():
         y.backward()
 
 
+@pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
+@pytest.mark.parametrize("values", [2.0, [1.0, 2.0, 3.0], [0.0, 2.0, 3.0], [0.0, 0.0, 3.0]], ids=str)
+@pytest.mark.parametrize("dim", [None, 0])
+def test_backward_after_the_product_changed_raises(lib_name, values, dim):
+    """prod saves its result, which every backward rule of torch unpacks (and checks) even where
+    it does not read it: 0-d, and inputs with zeros (the fuzzer found tapegrad passing here)."""
+    lib = tg if lib_name == "tapegrad" else torch
+    x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+    y = x.prod() if dim is None else x.prod(dim)
+    y.clamp_(0, 1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
 # --- errors ---
 
 # (op, call(module, x)): the module is tapegrad or torch.

@@ -148,16 +148,21 @@ Tensor weight_matrix(const Tensor& weight) {
 }
 
 struct LinearBackward final : Node {
+  // As torch's: the input only when the weight needs its gradient, the weight only when the
+  // input does, so that a graph needing neither (only the bias's) saves nothing and can be
+  // run again after a backward freed what graphs saved.
   SavedTensor x, weight;
+  Shape rows_shape;  // the input as a matrix (rows, in_features)
+  Shape x_shape, weight_shape;  // weight_shape as a matrix (out_features, in_features)
   Shape bias_broadcast;  // what the bias was added over: the output, or the product's matrix form
   const char* name() const override { return "AddmmBackward0"; }
   void apply(Tensor grad) override {
-    const Tensor& input = x.unpack(*this);
-    const Tensor w = weight_matrix(weight.unpack(*this));
-    const Tensor grad_rows = view_as_shape(grad, Shape{as_rows(input).shape()[0], w.shape()[0]});
+    const Tensor grad_rows = view_as_shape(grad, Shape{rows_shape[0], weight_shape[0]});
     if (next[0])  // d(x W^T)/dx = G W
-      accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, w, false), input.shape()));
-    if (next[1]) accumulate_product(*next[1], w.shape(), grad_rows, true, as_rows(input), false);  // dW = G^T x
+      accumulate_grad(*next[0], view_as_shape(batched_matmul(grad_rows, false, weight_matrix(weight.unpack(*this)), false),
+                                              x_shape));
+    if (next[1])  // dW = G^T x
+      accumulate_product(*next[1], weight_shape, grad_rows, true, view_as_shape(x.unpack(*this), rows_shape), false);
     if (next[2]) accumulate_grad(*next[2], view_as_shape(grad, bias_broadcast));  // db = G summed over broadcast dims
   }
   void for_each_saved(const SavedVisitor& visit) override {
@@ -221,8 +226,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   Tensor out = view_as_shape(product, out_shape);
   if (auto* node = record<LinearBackward>(out, {&x, &weight, &bias})) {
-    node->x = SavedTensor(x, false);  // both: each gradient's shape comes from both operands
-    node->weight = SavedTensor(weight, false);
+    if (node->next[1]) node->x = SavedTensor(x, false);
+    if (node->next[0]) node->weight = SavedTensor(weight, false);
+    node->rows_shape = rows.shape();
+    node->x_shape = x.shape();
+    node->weight_shape = matrix.shape();
     node->bias_broadcast = bias_broadcast;
   }
   return out;

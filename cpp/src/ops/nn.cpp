@@ -152,7 +152,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reducti
   {
     NoGradGuard no_grad;  // one node for the loss
     broadcast_shapes(input.shape(), target.shape(), "mse_loss");  // raises naming this op rather than sub
-    const Tensor difference = sub(input, target);
+    // The wider dtype of the two, as torch's: sub's rule would keep a 0-d operand's dtype out
+    // (float32 input, 0-d float64 target: float64, not float32).
+    const DType dtype = promote_types(input.dtype(), target.dtype());
+    const Tensor difference = sub(to_dtype(input, dtype), to_dtype(target, dtype));
     losses = mul(difference, difference);
   }
   Tensor out = reduce(losses, reduction);

@@ -533,6 +533,8 @@ struct ProdBackward final : Node {
   const char* name() const override { return dim < 0 ? "ProdBackward0" : "ProdBackward1"; }
   void apply(Tensor grad) override {
     const Tensor& x = input.unpack(*this);
+    // Unpacked whether or not the rule reads it, as torch's is: an in-place change raises.
+    const Tensor& product = result.unpack(*this);
     if (x.ndim() == 0) return accumulate_grad(*next[0], std::move(grad));  // the product of one element is itself
     const Tensor g = as_kept(grad, kept);
     accumulate_grad(*next[0], dispatch_floating(dtype, name(), [&](auto zero) {
@@ -541,7 +543,7 @@ struct ProdBackward final : Node {
       const int64_t zeros_count = std::count(xs, xs + x.numel(), T(0));
       if (zeros_count == 0)  // d(prod a)/da_k = prod(a) / a_k
         return gradient_map(*this, x.shape(), g, [](auto gv, auto v, auto p) { return gv * (p / v); }, x,
-                            as_kept(result.unpack(*this), kept));
+                            as_kept(product, kept));
       if (dim < 0 && zeros_count > 1) return zeros(x.shape(), dtype);  // every product of the others has a zero
       // With a zero anywhere, torch takes the product of the others without dividing, as the
       // product of the elements before a_k along its slice times those after, for every slice.
