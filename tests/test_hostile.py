@@ -715,6 +715,20 @@ def test_mutating_a_tensor_saved_for_backward_raises(how, in_no_grad):
         y.backward()
 
 
+@pytest.mark.parametrize("lib_name", ["tapegrad", pytest.param("torch", marks=requires_torch)])
+@pytest.mark.parametrize("shape", [(0,), (40, 0, 4), (3,)], ids=str)
+def test_mutating_a_saved_output_of_an_empty_chain_raises(lib_name, shape):
+    """exp then sqrt run as one chain of elementwise rules, block by block: with no element
+    there was no block, so no rule unpacked (and checked) its saved output (found by the fuzzer)."""
+    lib = tg if lib_name == "tapegrad" else torch
+    x = lib.ones(shape, dtype=lib.float64, requires_grad=True)
+    y = x.exp().sqrt()  # sqrt saves its output
+    with lib.no_grad():
+        y.zero_()
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation"):
+        y.backward(lib.ones(shape, dtype=lib.float64))
+
+
 @requires_torch
 @pytest.mark.parametrize("drop", ["inputs", "intermediates", "all-but-root"])
 def test_tensors_freed_while_the_graph_needs_them(drop):

@@ -68,6 +68,10 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
   Tensor sums = in_place ? target.grad : Tensor::empty(shape, first.dtype);
   const bool one_value = grad.shape() != shape;  // a sum's gradient, say
   const bool stream = !adds && kernels::streams(shape.numel() * int64_t(itemsize(first.dtype)));
+  // Each rule checks its saved tensors as it unpacks them for a block; with no element there is
+  // no block, and an in-place change of a saved tensor must raise all the same.
+  if (shape.numel() == 0)
+    for (Node* node : chain) node->unary_grad(nullptr, nullptr, 0, 0);
   dispatch_floating(first.dtype, first.name(), [&](auto zero) {
     using T = decltype(zero);
     const T* g = grad.data<T>();
