@@ -57,6 +57,8 @@ DIFFERENCE_STEP = 1e-6
 # singularity and every intermediate is finite and below BOUND in magnitude.
 KINK_MARGIN = 1e-4
 BOUND = 1e5
+# The largest result of indexing by a register the strategy draws.
+MAX_INDEXED_ELEMENTS = 2**20
 
 
 # The scalars a binary op takes on either side: kind -> (family, the scalar from a JSON value).
@@ -645,9 +647,12 @@ def draw_getitem(d):
 
 def draw_index_by_register(d):
     x = d.pick(lambda r: r.ndim > 0)
-    size = d.shape_of(x)[0]
-    index = d.pick(lambda r: r.dtype == "int64" and (r.values.size == 0 or (
-        np.max(r.values) < size and np.min(r.values) >= -size)) or (d.bad() and r.dtype != "bool"))
+    size, row = d.shape_of(x)[0], math.prod(d.shape_of(x)[1:])
+    # x[index] has index.size rows of x: x[x] of a 24 x 96 register had 221,184 elements, and
+    # indexing by that made 509 million, which torch, tapegrad and numpy each held at once
+    index = d.pick(lambda r: r.values.size * row <= MAX_INDEXED_ELEMENTS and (r.dtype == "int64" and (
+        r.values.size == 0 or (np.max(r.values) < size and np.min(r.values) >= -size)) or (
+        d.bad() and r.dtype != "bool")))
     return [{"reg": x}, {"reg": index}], {}
 
 
