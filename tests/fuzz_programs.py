@@ -319,8 +319,9 @@ class Drawer:
     uniform, where hypothesis's own draws favour the first of a list (which made `abs`, first
     of the sorted op names, 12% of all steps)."""
 
-    def __init__(self, rng, regs):
+    def __init__(self, rng, regs, escaped_regs=()):
         self.rng, self.regs = rng, regs
+        self.escaped_regs = escaped_regs  # per escaped array: its register, or None for a .grad's
         self.spoiled = False
 
     def integer(self, low, high):
@@ -1253,9 +1254,13 @@ def draw_escape(d, torch_regs, escapes):
 
 
 def draw_write_escape(d, torch_regs, escapes):
-    if not escapes:
+    groups = [r.group for r in d.regs]
+    # Only through an array of a .grad or of a register that shares memory with no other one:
+    # tapegrad's views (transpose, slices) copy, so a write through their base shows in torch's alone.
+    writable = [k for k, reg in enumerate(d.escaped_regs) if reg is None or groups.count(d.regs[reg].group) == 1]
+    if not writable:
         raise NotApplicable
-    return [d.integer(0, len(escapes) - 1), d.choice([1.5, -2.0, 0.0])], {}
+    return [d.choice(writable), d.choice([1.5, -2.0, 0.0])], {}
 
 
 @dataclass
@@ -1344,6 +1349,7 @@ def draw_program(seed, max_steps=8, open_bugs=None):
             for i, (spec, v) in enumerate(zip(program["inputs"], values))]
     names, actions = sorted(OPS), sorted(ACTIONS)
     follow_ups = []  # steps drawn next: a zero_ of what an escaped array shares, a write through it
+    escaped_regs = []  # Drawer.escaped_regs
     for _ in range(d.integer(1, max_steps)):
         step = None
         while follow_ups and step is None:
@@ -1351,7 +1357,7 @@ def draw_program(seed, max_steps=8, open_bugs=None):
             if known_difference(step, regs, open_bugs) is not None:
                 step = None
         for attempt in range(0 if step is not None else 6):
-            drawer = Drawer(rng, regs)
+            drawer = Drawer(rng, regs, escaped_regs)
             if attempt % 3 == 0:  # an op that found no arguments gets two more tries: a rare fit is still drawn
                 name = d.choice(actions) if rng.random() < ACTION_SHARE else d.choice(names)
             try:
@@ -1385,6 +1391,7 @@ def draw_program(seed, max_steps=8, open_bugs=None):
         if step["op"] == "escape":
             index, of = step["args"][0]["reg"], step["kwargs"]["of"]
             regs[index].escaped += (of,)
+            escaped_regs.append(None if of == "grad" else index)
             # zero_ of a register that shares memory with no other: tapegrad's views differ from torch's.
             if d.coin() and (of == "grad" or [r.group for r in regs].count(regs[index].group) == 1):
                 follow_ups.append({"op": "zero_grad", "args": [{"reg": index}], "kwargs": {}} if of == "grad" else
