@@ -155,7 +155,7 @@ struct RegisteredHooks {
 std::unordered_map<const PyTensor*, RegisteredHooks> hooks_by_object;
 // Holders whose tensor object is gone, while they may live (expired ones are dropped lazily).
 std::vector<std::weak_ptr<const void>> unpinned_holders;
-uint64_t hook_registrations = 0;  // with the objects' deallocations: when the pinning may change
+uint64_t pinning_changes = 0;  // hooks registered and registering objects gone: when the pinning may change
 
 bool same_object(const std::weak_ptr<Node>& held, const std::shared_ptr<Node>& node) {
   return !held.owner_before(node) && !node.owner_before(held);
@@ -164,11 +164,11 @@ bool same_object(const std::weak_ptr<Node>& held, const std::shared_ptr<Node>& n
 // Whether a hook holder lives that no tensor object pins. Rechecked when hooks are registered,
 // a registering object goes, or a tensor takes a new history; otherwise O(1).
 bool unpinned_hook_holder_lives() {
-  static uint64_t checked_at_registrations = ~uint64_t(0), checked_at_histories = 0;
+  static uint64_t checked_at_pinning_changes = ~uint64_t(0), checked_at_histories = 0;
   static bool lives = false;
   const uint64_t histories = histories_set();
-  if (checked_at_registrations == hook_registrations && checked_at_histories == histories) return lives;
-  checked_at_registrations = hook_registrations;
+  if (checked_at_pinning_changes == pinning_changes && checked_at_histories == histories) return lives;
+  checked_at_pinning_changes = pinning_changes;
   checked_at_histories = histories;
   unpinned_holders.erase(std::remove_if(unpinned_holders.begin(), unpinned_holders.end(),
                                         [](const std::weak_ptr<const void>& holder) { return holder.expired(); }),
@@ -191,7 +191,7 @@ void unpin_hook_holders(PyTensor* self) {
   if (registered->second.on_leaf) unpinned_holders.emplace_back(self->tensor.impl_ptr());
   for (std::weak_ptr<Node>& node : registered->second.nodes) unpinned_holders.emplace_back(std::move(node));
   hooks_by_object.erase(registered);
-  ++hook_registrations;
+  ++pinning_changes;
 }
 
 // Calls `visit` on each list of hooks in the C++ state owned by `self` alone. The collector
@@ -519,7 +519,7 @@ void register_python_hook(Tensor tensor, PyObject* function) {
   auto* self = static_cast<PyTensor*>(tensor.impl()->python_object);
   RegisteredHooks& registered = hooks_by_object[self];
   self->registered_python_hooks = true;
-  ++hook_registrations;
+  ++pinning_changes;
   if (tensor.is_leaf()) {  // where Tensor::register_hook put it
     registered.on_leaf = true;
     return;

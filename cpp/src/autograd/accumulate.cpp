@@ -71,7 +71,7 @@ void run_unary_chain(const std::vector<Node*>& chain, const Tensor& grad) {
   // Each rule checks its saved tensors as it unpacks them for a block; with no element there is
   // no block, and an in-place change of a saved tensor must raise all the same.
   if (shape.numel() == 0)
-    for (Node* node : chain) node->unary_grad(nullptr, nullptr, 0, 0);
+    for (Node* node : chain) node->for_each_saved([node](SavedTensor& saved) { saved.unpack(*node); });
   dispatch_floating(first.dtype, first.name(), [&](auto zero) {
     using T = decltype(zero);
     const T* g = grad.data<T>();
